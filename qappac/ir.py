@@ -15,15 +15,28 @@ from pydantic.json_schema import SkipJsonSchema
 from qappac.source import Span
 
 Objective = Literal["energy", "latency", "edp"]
+_LOCATIONS = frozenset({"span", "field_spans"})
 
 
 class Node(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     span: SkipJsonSchema[Span | None] = Field(default=None, exclude=True, repr=False)
+    field_spans: SkipJsonSchema[tuple[tuple[str, Span], ...]] = Field(
+        default=(), exclude=True, repr=False
+    )
 
     def _key(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in type(self).model_fields if name != "span")
+        return tuple(
+            getattr(self, name) for name in type(self).model_fields if name not in _LOCATIONS
+        )
+
+    def span_of(self, name: str) -> Span | None:
+        """Where field `name` was set (the statement), else where the node was declared."""
+        for key, span in self.field_spans:
+            if key == name:
+                return span
+        return self.span
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):

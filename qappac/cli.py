@@ -1,0 +1,129 @@
+"""The command line: arguments in, exit codes out. No compiler logic lives here.
+
+Exit codes: 0 ok, 1 design errors, 2 usage, 123 internal error. stdout carries only the
+requested payload (tables, schema); diagnostics and chatter go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Sequence, TextIO
+
+from qappac import __version__
+from qappac.source import DesignError
+
+EXIT_OK, EXIT_DESIGN, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 123
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"qappac: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="qappac", description="Quantization-aware PPA compiler for "
+                     "row-stationary DNN accelerators.")
+    parser.add_argument("--version", action="version", version=f"qappac {__version__}")
+    verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+
+    check = verbs.add_parser("check", help="parse and check .qa files")
+    check.add_argument("files", nargs="+", metavar="FILE")
+
+    build = verbs.add_parser("build", help="build the designs of a .qa file")
+    build.add_argument("file", metavar="FILE")
+    build.add_argument("-o", "--out", default="out", metavar="DIR",
+                       help="output folder (default: out)")
+    build.add_argument("--design", metavar="NAME", help="build only this design")
+    build.add_argument("--no-src", action="store_true",
+                       help="leave source locations out of generated files")
+
+    show = verbs.add_parser("show", help="print a table about a definition")
+    show.add_argument("what", choices=["network"])
+    show.add_argument("file", metavar="FILE")
+    show.add_argument("name", metavar="NAME")
+
+    verbs.add_parser("schema", help="print the JSON Schema of the IR")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
+         stderr: TextIO | None = None) -> int:
+    """Run qappac; returns the exit code (never raises for a user error)."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    try:
+        args = make_parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0) if exc.code in (0, None) else EXIT_USAGE
+    try:
+        return _dispatch(args, out, err)
+    except DesignError as exc:
+        for diag in exc.diagnostics:
+            err.write(diag.render() + "\n")
+        errors = sum(d.severity == "error" for d in exc.diagnostics)
+        err.write(f"{errors} error{'s' if errors != 1 else ''}\n")
+        return EXIT_DESIGN
+    except KeyboardInterrupt:
+        err.write("qappac: interrupted\n")
+        return 130
+    except Exception:  # noqa: BLE001 - the last line of defence: report, never crash
+        err.write("qappac: internal error, please report it with this trace:\n")
+        err.write(traceback.format_exc())
+        return EXIT_INTERNAL
+
+
+def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from qappac import build as pipeline
+
+    if args.verb == "check":
+        failed = False
+        for file in args.files:
+            try:
+                program = pipeline.compile_file(file)
+            except DesignError as exc:
+                failed = True
+                for diag in exc.diagnostics:
+                    err.write(diag.render() + "\n")
+                continue
+            err.write(
+                f"{file}: ok ({len(program.accelerators)} accelerators, "
+                f"{len(program.networks)} networks, {len(program.designs)} designs, "
+                f"{len(program.explores)} explores)\n"
+            )
+        return EXIT_DESIGN if failed else EXIT_OK
+    if args.verb == "build":
+        options = pipeline.Options(out_dir=Path(args.out), design=args.design,
+                                   no_src=args.no_src)
+        for folder in pipeline.build(args.file, options):
+            err.write(f"wrote {folder}\n")
+        return EXIT_OK
+    if args.verb == "show":
+        from qappac.report import network_table
+
+        program = pipeline.compile_file(args.file)
+        networks = {n.name: n for n in program.networks}
+        if args.name not in networks:
+            from qappac.source import Diagnostic, did_you_mean
+
+            raise DesignError([Diagnostic(
+                "error",
+                f"{args.file} has no network '{args.name}'" + did_you_mean(args.name, networks),
+            )])
+        out.write(network_table(networks[args.name]) + "\n")
+        return EXIT_OK
+    assert args.verb == "schema"
+    from qappac.ir import Program
+
+    out.write(json.dumps(Program.model_json_schema(), indent=2, sort_keys=True) + "\n")
+    return EXIT_OK
+
+
+def run() -> None:
+    """Console-script entry point."""
+    raise SystemExit(main())
