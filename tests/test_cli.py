@@ -1,0 +1,93 @@
+"""The command line: exit codes, streams, and the published MAC totals of bundled networks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import SPECS, run_cli
+
+# Published conv + FC multiply-accumulates per image (issue 2; torchvision definitions, and
+# AlexNet conv1-5 as in Eyeriss). Independent of qappac: e.g. VGG-16 conv1_1 alone is
+# 64 * 224 * 224 * 3 * 9 = 86,704,128.
+PUBLISHED_MACS = {
+    "alexnet": 665_784_864,
+    "vgg16": 15_470_264_320,
+    "resnet34": 3_663_761_408,
+    "resnet50": 4_089_184_256,
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_MACS))
+def test_show_network_prints_published_mac_total(name: str) -> None:
+    result = run_cli("show", "network", str(SPECS / "networks" / f"{name}.qa"), name)
+    assert result.code == 0, result.err
+    total_row = result.out.strip().splitlines()[-1]
+    assert total_row.startswith("| total")
+    assert f"{PUBLISHED_MACS[name]:,}" in total_row
+
+
+def test_check_every_bundled_spec_exits_0() -> None:
+    files = sorted(str(p) for p in SPECS.rglob("*.qa"))
+    result = run_cli("check", *files)
+    assert result.code == 0, result.err
+    assert result.out == ""  # stdout carries only requested payload
+
+
+def test_usage_errors_exit_2() -> None:
+    assert run_cli("frobnicate").code == 2
+    assert run_cli("build").code == 2
+
+
+def test_missing_file_is_a_design_error_without_traceback(tmp_path: Path) -> None:
+    result = run_cli("check", str(tmp_path / "nope.qa"))
+    assert result.code == 1
+    assert "cannot read" in result.err and "Traceback" not in result.err
+
+
+def test_build_of_bad_file_leaves_no_output(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.qa"
+    bad.write_text("accelerator a { array 0 x 4 }\n")
+    out = tmp_path / "out"
+    result = run_cli("build", str(bad), "-o", str(out))
+    assert result.code == 1
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_build_replaces_previous_output_atomically(tmp_path: Path) -> None:
+    spec = SPECS / "eyeriss.qa"
+    stale = tmp_path / "eyeriss_alexnet" / "stale.txt"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("old")
+    assert run_cli("build", str(spec), "-o", str(tmp_path), "--design", "eyeriss_alexnet").code == 0
+    assert not stale.exists()
+    assert (tmp_path / "eyeriss_alexnet" / "design.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eyeriss_alexnet"]
+
+
+def test_unknown_design_suggests_a_close_name(tmp_path: Path) -> None:
+    result = run_cli("build", str(SPECS / "eyeriss.qa"), "-o", str(tmp_path),
+                     "--design", "eyeriss_alexnt")
+    assert result.code == 1
+    assert "did you mean 'eyeriss_alexnet'?" in result.err
+
+
+def test_schema_is_json_and_describes_designs() -> None:
+    result = run_cli("schema")
+    assert result.code == 0
+    schema = json.loads(result.out)
+    assert {"Design", "Accelerator", "Conv", "Explore"} <= set(schema["$defs"])
+    # spans never leak into the schema
+    assert "span" not in json.dumps(schema)
+
+
+def test_design_json_round_trips(tmp_path: Path) -> None:
+    from qappac.ir import Design
+
+    assert run_cli("build", str(SPECS / "eyeriss.qa"), "-o", str(tmp_path)).code == 0
+    text = (tmp_path / "eyeriss_alexnet" / "design.json").read_text()
+    design = Design.model_validate_json(text)
+    assert design.accelerator.glb_bytes == 108 * 1024
+    assert design.batch == 4
+    assert json.loads(text) == json.loads(design.model_dump_json())
