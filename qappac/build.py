@@ -11,9 +11,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from qappac.check import check_program
 from qappac.ir import Design, Program

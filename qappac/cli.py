@@ -10,8 +10,9 @@ import argparse
 import json
 import sys
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import TextIO
 
 from qappac import __version__
 from qappac.source import DesignError
@@ -91,11 +92,13 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 for diag in exc.diagnostics:
                     err.write(diag.render() + "\n")
                 continue
-            err.write(
-                f"{file}: ok ({len(program.accelerators)} accelerators, "
-                f"{len(program.networks)} networks, {len(program.designs)} designs, "
-                f"{len(program.explores)} explores)\n"
-            )
+            counts = [
+                _plural(len(program.accelerators), "accelerator"),
+                _plural(len(program.networks), "network"),
+                _plural(len(program.designs), "design"),
+                _plural(len(program.explores), "explore"),
+            ]
+            err.write(f"{file}: ok ({', '.join(counts)})\n")
         return EXIT_DESIGN if failed else EXIT_OK
     if args.verb == "build":
         options = pipeline.Options(out_dir=Path(args.out), design=args.design,
@@ -122,6 +125,10 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     out.write(json.dumps(Program.model_json_schema(), indent=2, sort_keys=True) + "\n")
     return EXIT_OK
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def run() -> None:

@@ -7,7 +7,7 @@ in layout compare equal and dump to the same JSON.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -176,7 +176,7 @@ class Add(Node):
     relu: bool = False
 
 
-Layer = Annotated[Union[Conv, FC, Pool, Add], Field(discriminator="kind")]
+Layer = Annotated[Conv | FC | Pool | Add, Field(discriminator="kind")]
 
 NETWORK_INPUT = "input"
 """The name by which layers refer to the network's input map."""
@@ -237,7 +237,7 @@ class RateAxis(Node):
     values: tuple[float, ...] = Field(min_length=1)
 
 
-Axis = Annotated[Union[PEAxis, ArrayAxis, SizeAxis, RateAxis], Field(discriminator="kind")]
+Axis = Annotated[PEAxis | ArrayAxis | SizeAxis | RateAxis, Field(discriminator="kind")]
 
 
 class Explore(Node):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import jinja2
@@ -10,7 +10,7 @@ import jinja2
 from qappac.resources import data_dir
 
 
-@lru_cache(maxsize=None)
+@cache
 def environment(folder: str) -> jinja2.Environment:
     """The environment for `backends/<folder>` (verilog or report)."""
     return jinja2.Environment(

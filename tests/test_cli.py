@@ -60,7 +60,8 @@ def test_build_replaces_previous_output_atomically(tmp_path: Path) -> None:
     stale = tmp_path / "eyeriss_alexnet" / "stale.txt"
     stale.parent.mkdir(parents=True)
     stale.write_text("old")
-    assert run_cli("build", str(spec), "-o", str(tmp_path), "--design", "eyeriss_alexnet").code == 0
+    result = run_cli("build", str(spec), "-o", str(tmp_path), "--design", "eyeriss_alexnet")
+    assert result.code == 0
     assert not stale.exists()
     assert (tmp_path / "eyeriss_alexnet" / "design.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["eyeriss_alexnet"]
