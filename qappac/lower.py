@@ -8,9 +8,11 @@ that one run shows all errors. Shape checks live in `qappac.shapes` and `qappac.
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from lark import Token, Tree
 from pydantic import ValidationError
@@ -71,8 +73,21 @@ _LAYER_ATTRS = {
     "pool": {"kernel", "stride", "pad", "from"},
     "add": {"from"},
 }
+_ATTR_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "conv": {"out": ("out_channels",), "kernel": ("kernel_h", "kernel_w"), "from": ("inputs",)},
+    "fc": {"out": ("out_features",), "from": ("inputs",)},
+    "pool": {"from": ("inputs",)},
+    "add": {"from": ("inputs",)},
+}
 _LAYER_FLAGS = {"conv": {"relu"}, "fc": {"relu"}, "pool": set(), "add": {"relu"}}
 MAX_SWEEP_VALUES = 4096
+MAX_INTEGER = 2**31 - 1
+_BASE_UNIT = {"global buffer size": "B", "DRAM bandwidth": "GB/s", "clock": "MHz"}
+MAX_QUANTITY = 1e15  # bytes, GB/s or MHz: far beyond any accelerator, and exact as a float
+_DIM_NAMES = {
+    ("array", 2): ["rows", "columns"],
+    ("input", 3): ["channels", "height", "width"],
+}
 
 
 @dataclass
@@ -118,7 +133,7 @@ def load_text(text: str, sink: DiagnosticSink, path: str = "<string>") -> ir.Pro
 
 def _read_with_includes(path: Path, sink: DiagnosticSink) -> list[_File] | None:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM is not text
     except (OSError, UnicodeDecodeError) as exc:
         sink.error(f"cannot read '{path}': {_os_reason(exc)}")
         return None
@@ -158,7 +173,7 @@ def _follow_includes(
             continue
         seen.add(target)
         try:
-            text = target.read_text(encoding="utf-8")
+            text = target.read_text(encoding="utf-8-sig")  # a BOM is not text
         except (OSError, UnicodeDecodeError) as exc:
             sink.error(f"cannot read included file '{rel}': {_os_reason(exc)}", span)
             continue
@@ -181,9 +196,12 @@ def _follow_includes(
 def _resolve_include(folder: Path, rel: str) -> Path | None:
     """Relative to the including file first, then in the bundled specs library."""
     for base in (folder, data_dir("specs")):
-        candidate = (base / rel).resolve()
-        if candidate.is_file():
-            return candidate
+        try:
+            candidate = (base / rel).resolve()
+            if candidate.is_file():
+                return candidate
+        except (OSError, ValueError):  # a NUL byte, a name too long for the file system
+            continue
     return None
 
 
@@ -283,19 +301,40 @@ class _Lowerer:
         if value < minimum:
             self.sink.error(f"{what} must be at least {minimum} (got {value})", span)
             return None
+        if value > MAX_INTEGER:
+            self.sink.error(f"{what} must be at most {MAX_INTEGER}", span)
+            return None
         return value
 
     def dims(self, token: Token, file: SourceFile, count: int, what: str) -> list[int] | None:
-        parts = [int(p) for p in str(token).replace("×", "x").split("x")]
+        text = str(token)
+        numbers = list(re.finditer(r"\d+", text))
         span = span_of(file, token)
-        if len(parts) != count:
+        if len(numbers) != count:
             shape = " x ".join(["N"] * count)
-            self.sink.error(f"{what} takes {count} dimensions ({shape}), got {len(parts)}", span)
+            self.sink.error(
+                f"{what} takes {count} dimensions ({shape}), got {len(numbers)}", span
+            )
             return None
-        for value in parts:
-            if value < 1:
-                self.sink.error(f"{what} dimensions must be at least 1 (got {value})", span)
+        names = _DIM_NAMES.get((what, count), [f"dimension {i + 1}" for i in range(count)])
+        parts = []
+        for label, match in zip(names, numbers, strict=True):
+            value = int(match.group())
+            if value > MAX_INTEGER:
+                start = span.start + match.start()
+                self.sink.error(
+                    f"{what} {label} must be at most {MAX_INTEGER}",
+                    Span(file, start, start + len(match.group())),
+                )
                 return None
+            if value < 1:
+                start = span.start + match.start()
+                self.sink.error(
+                    f"{what} {label} must be at least 1 (got {match.group()})",
+                    Span(file, start, start + len(match.group())),
+                )
+                return None
+            parts.append(value)
         return parts
 
     def quantity(
@@ -317,6 +356,11 @@ class _Lowerer:
         value = float(str(number)) * units[unit]
         if value <= 0:
             self.sink.error(f"{what} must be greater than 0", span_of(file, tree))
+            return None
+        if not value <= MAX_QUANTITY:  # also catches inf from absurdly long numbers
+            base = _BASE_UNIT.get(what, "base units")
+            self.sink.error(f"{what} must be at most {MAX_QUANTITY:.0e} (in {base})",
+                            span_of(file, tree))
             return None
         return value
 
@@ -342,9 +386,19 @@ class _Lowerer:
             allowed, required = {"acc"}, set()
             base: dict[str, Any] = dict(_NAMED_PES[name])
         elif name == "int":
-            allowed, required, base = {"act", "weight", "acc"}, {"act", "weight"}, {"family": "int"}
+            allowed, required = {"act", "weight", "acc"}, {"act", "weight"}
+            base = {"family": "int"}
         elif name == "light":
-            allowed, required, base = {"act", "terms", "acc"}, {"act", "terms"}, {"family": "light"}
+            allowed, required = {"act", "terms", "acc"}, {"act", "terms"}
+            base = {"family": "light"}
+        elif re.fullmatch(r"int\d+", name):
+            bits = name[3:]
+            self.sink.error(
+                f"unknown PE type '{name}': for {bits}-bit integers write "
+                f"int(act={bits}, weight={bits})",
+                span_of(file, name_token),
+            )
+            return None
         else:
             self.sink.error(
                 f"unknown PE type '{name}'" + (did_you_mean(name, _PE_NAMES) or
@@ -357,11 +411,12 @@ class _Lowerer:
             if key not in allowed:
                 ok = False
                 self.sink.error(
-                    f"PE type '{name}' has no parameter '{key}'" + did_you_mean(key, allowed)
-                    + f" (it takes {', '.join(sorted(allowed))})",
+                    f"PE type '{name}' has no parameter '{key}'"
+                    + (did_you_mean(key, allowed) or f" (it takes {', '.join(sorted(allowed))})"),
                     key_span,
                 )
-        for key in sorted(required - given.keys()):
+        # a misspelt parameter already explains why a required one seems missing
+        for key in sorted(required - given.keys()) if ok else ():
             ok = False
             self.sink.error(f"PE type '{name}' needs {key}=N", span)
         if not ok:
@@ -443,28 +498,11 @@ class _Lowerer:
         name_token, parent_token, *body = tree.children
         fields: dict[str, tuple[Any, Span]] = {}
         ok = True
-        if parent_token is not None:
-            parent = str(parent_token)
-            pspan = span_of(file, parent_token)
-            if parent not in self.defs.accelerators:
-                self.sink.error(
-                    f"unknown accelerator '{parent}'"
-                    + did_you_mean(parent, self.defs.accelerators),
-                    pspan,
-                )
-                ok = False
-            elif parent in self._resolving:
-                chain = " -> ".join([*self._resolving[self._resolving.index(parent):], parent])
-                self.sink.error(f"'extends' cycle: {chain}", pspan)
-                ok = False
-            else:
-                self._resolving.append(name)
-                inherited = self.accelerator_fields(parent)
-                self._resolving.pop()
-                if inherited is None:
-                    ok = False
-                else:
-                    fields.update(inherited)
+        self._resolving.append(name)
+        try:
+            ok = self._inherit(name, parent_token, file, fields)
+        finally:
+            self._resolving.pop()
         own: dict[str, Span] = {}
         for stmt in body:
             if not isinstance(stmt, Tree):
@@ -490,6 +528,32 @@ class _Lowerer:
         result = fields if ok else None
         self._acc_fields[name] = result
         return result
+
+    def _inherit(
+        self, name: str, parent_token: Any, file: SourceFile,
+        fields: dict[str, tuple[Any, Span]],
+    ) -> bool:
+        """Copy the parent's fields into `fields`; False if the parent is unknown or broken.
+        `self._resolving` holds the chain being resolved, `name` last."""
+        if parent_token is None:
+            return True
+        parent = str(parent_token)
+        pspan = span_of(file, parent_token)
+        if parent not in self.defs.accelerators:
+            self.sink.error(
+                f"unknown accelerator '{parent}'" + did_you_mean(parent, self.defs.accelerators),
+                pspan,
+            )
+            return False
+        if parent in self._resolving:
+            chain = " -> ".join([*self._resolving[self._resolving.index(parent):], parent])
+            self.sink.error(f"'extends' cycle: {chain}", pspan)
+            return False
+        inherited = self.accelerator_fields(parent)
+        if inherited is None:
+            return False
+        fields.update(inherited)
+        return True
 
     def acc_statement(self, stmt: Tree, file: SourceFile) -> tuple[str | None, Any]:
         kind = stmt.data
@@ -620,8 +684,9 @@ class _Lowerer:
                     continue
                 key = getattr(axis, "param", axis.kind)
                 if key in axis_spans:
+                    said = " ".join(str(t) for t in stmt.children[:2] if t is not None)
                     self.sink.error(
-                        f"'{key}' is varied twice in explore '{name}'", span,
+                        f"'{said}' is varied twice in explore '{name}'", span,
                         note("first varied here", axis_spans[key]),
                     )
                     ok = False
@@ -755,7 +820,13 @@ class _Lowerer:
         step = str(step_token)
         span = span_of(file, step_token)
         if high < low:
-            self.sink.error(f"empty range: {high} is below {low}", span_of(file, tree))
+            def said(item: Any) -> str:
+                part = span_of(file, item)
+                return " ".join(file.text[part.start : part.end].split())
+
+            self.sink.error(
+                f"empty range: {said(high_item)} is below {said(low_item)}", span_of(file, tree)
+            )
             return None
         values: list[Any] = []
         if step.startswith("*"):
@@ -801,6 +872,10 @@ class _NetworkExpander:
         self.defined: dict[str, Span] = {}
         self.aliases: dict[str, str] = {}
         self.ok = True
+        # every name the network (or the block being expanded) declares, to tell "used before
+        # it is defined" apart from "unknown"
+        self.declared: dict[str, Span] = {}
+        self.block_declared: dict[str, Span] = {}
 
     def run(self, tree: Tree) -> ir.Network | None:
         name_token, *body = tree.children
@@ -808,6 +883,11 @@ class _NetworkExpander:
         input_shape = None
         input_span: Span | None = None
         prev = ir.NETWORK_INPUT
+        for stmt in body:
+            if isinstance(stmt, Tree) and stmt.data in ("conv", "fc", "pool", "add"):
+                self.declared.setdefault(str(stmt.children[0]), span_of(self.file, stmt))
+            elif isinstance(stmt, Tree) and stmt.data == "use":
+                self.declared.setdefault(str(stmt.children[1]), span_of(self.file, stmt))
         for stmt in body:
             if not isinstance(stmt, Tree):
                 continue
@@ -924,6 +1004,11 @@ class _NetworkExpander:
             return self._broken_instance(inst, stmt)
         local: dict[str, str] = {"in": prev}
         last = prev
+        self.block_declared = {}
+        for layer_tree in body:
+            self.block_declared.setdefault(
+                str(layer_tree.children[0]), span_of(block_file, layer_tree)
+            )
         for layer_tree in body:
             def lookup(ref: str, local: dict[str, str] = local) -> str | None:
                 return local.get(ref)
@@ -987,6 +1072,8 @@ class _NetworkExpander:
                 if flag not in allowed:
                     if flag in _LAYER_ATTRS[kind]:
                         message = f"'{flag}' needs a value ({flag}=...)"
+                    elif flag in ("relu", "global"):
+                        message = f"{kind} layers have no option '{flag}'"
                     else:
                         message = (f"{kind} layers have no option '{flag}'"
                                    + did_you_mean(flag, allowed | _LAYER_ATTRS[kind]))
@@ -1021,6 +1108,16 @@ class _NetworkExpander:
         if not ok:
             self.ok = False
             return None
+        located = {
+            field: aspan
+            for key, (_, aspan) in attrs.items()
+            for field in _ATTR_FIELDS[kind].get(key, (key,))
+        }
+        if "global" in flags:
+            located["global_"] = next(
+                span_of(file, a) for a in rest if a.data == "global_flag"
+            )
+        field_spans = tuple(sorted(located.items()))
 
         def number(key: str, default: int | None, minimum: int, dims: int = 1) -> Any:
             if key not in attrs:
@@ -1028,7 +1125,10 @@ class _NetworkExpander:
                     self.error(f"{kind} layer '{name}' needs {key}=", span)
                 return default
             token = attrs[key][0][0]
-            if token.type == "NAME" and block is not None:
+            depthwise = key == "groups" and str(token) == "depthwise"
+            if token.type == "NAME" and block is not None and not (
+                depthwise and str(token) not in bound
+            ):
                 if str(token) not in bound:
                     self.error(
                         f"unknown parameter '{token}' in block '{block}'"
@@ -1046,6 +1146,10 @@ class _NetworkExpander:
                     return None
                 if min(parts) < minimum:
                     self.error(f"{key} must be at least {minimum}", span_of(file, token))
+                    return None
+                if max(parts) > MAX_INTEGER:
+                    self.error(f"{key} must be at most {MAX_INTEGER}",
+                               span_of(file, token))
                     return None
                 return tuple(parts)
             if token.type == "NAME" and key == "groups" and str(token) == "depthwise":
@@ -1066,6 +1170,19 @@ class _NetworkExpander:
                     self.error(f"'from=' names layers, got '{token}'", span_of(file, token))
                     return None
                 resolved = lookup(str(token))
+                if resolved is None and str(token) == str(name_token):
+                    self.error(f"layer '{token}' cannot take its own output as input",
+                               span_of(file, token))
+                    return None
+                later = (self.block_declared if block else self.declared).get(str(token))
+                if resolved is None and later is not None and later.start > span.start:
+                    self.error(
+                        f"layer '{token}' is used before it is defined (layers are listed in "
+                        "order, inputs first)",
+                        span_of(file, token),
+                        note(f"'{token}' is defined here", later),
+                    )
+                    return None
                 if resolved is None:
                     where = f"block '{block}'" if block else f"network '{self.name}'"
                     candidates = (["in"] if block else [ir.NETWORK_INPUT])
@@ -1084,7 +1201,8 @@ class _NetworkExpander:
                 self.error(f"add layer '{name}' needs from= two or more layers", span)
                 return None
             return self.lowerer.build(ir.Add, span, f"layer '{name}'", name=name,
-                                      inputs=sources, relu="relu" in flags)
+                                      field_spans=field_spans, inputs=sources,
+                                      relu="relu" in flags)
         if len(sources) != 1:
             self.error(f"{kind} layer '{name}' takes one input (from= names one layer)",
                        attrs["from"][1])
@@ -1099,7 +1217,8 @@ class _NetworkExpander:
                 self.ok = False
                 return None
             return self.lowerer.build(
-                ir.Conv, span, f"layer '{name}'", name=name, inputs=sources, out_channels=out,
+                ir.Conv, span, f"layer '{name}'", name=name, field_spans=field_spans,
+                inputs=sources, out_channels=out,
                 kernel_h=kernel[0], kernel_w=kernel[1], stride=stride, pad=pad, groups=groups,
                 relu="relu" in flags,
             )
@@ -1109,7 +1228,8 @@ class _NetworkExpander:
                 self.ok = False
                 return None
             return self.lowerer.build(ir.FC, span, f"layer '{name}'", name=name,
-                                      inputs=sources, out_features=out, relu="relu" in flags)
+                                      field_spans=field_spans, inputs=sources,
+                                      out_features=out, relu="relu" in flags)
         glob = "global" in flags
         if glob and any(k in attrs for k in ("kernel", "stride", "pad")):
             self.error("a global pool takes no kernel, stride or pad", span)
@@ -1121,7 +1241,8 @@ class _NetworkExpander:
             self.ok = False
             return None
         return self.lowerer.build(
-            ir.Pool, span, f"layer '{name}'", name=name, inputs=sources, op=op,
+            ir.Pool, span, f"layer '{name}'", name=name, field_spans=field_spans,
+            inputs=sources, op=op,
             kernel=kernel, stride=stride, pad=pad, global_=glob,
         )
 

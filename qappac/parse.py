@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from functools import lru_cache
 
 from lark import Lark, Token, Tree
@@ -26,10 +27,22 @@ _TERMINALS = {
     "SEMICOLON": "';'",
     "SLASH": "'/'",
     "POOL_OP": "'max' or 'avg'",
-    "REF_KW": "'accelerator' or 'network'",
     "VARY_PARAM": "a parameter (pe, array, spad, glb, dram, clock)",
     "STEP": "a step like *2 or +64",
     "$END": "end of file",
+}
+
+
+# Where a statement keyword may appear, for "'batch' is not allowed here" messages.
+_KEYWORD_PLACES = {
+    **{k: "in an accelerator" for k in ("pe", "array", "spad", "glb", "dram", "clock")},
+    **{k: "in a network or a block" for k in ("conv", "fc", "pool", "add")},
+    **{k: "in a network" for k in ("input", "use")},
+    "block": "at the top level or in a network",
+    **{k: "in a design or an explore" for k in ("batch", "objective")},
+    **{k: "in an explore" for k in ("base", "networks", "vary")},
+    **{k: "at the top level" for k in ("include", "design", "explore")},
+    **{k: "at the top level or in a design" for k in ("accelerator", "network")},
 }
 
 
@@ -78,37 +91,67 @@ def _syntax_error(file: SourceFile, exc: UnexpectedInput) -> tuple[str, Span]:
         pos = exc.pos_in_stream or 0
         char = text[pos] if pos < len(text) else ""
         if char == '"':
-            return "unterminated string", Span(file, pos, len(text.split("\n", 1)[0]) or pos + 1)
-        return f"unexpected character '{char}'", Span(file, pos, pos + 1)
+            end = text.find("\n", pos)
+            return "unterminated string", Span(file, pos, len(text) if end < 0 else end)
+        negative = re.match(r"-\d+(\.\d+)?", text[pos:])
+        if negative:
+            return (
+                f"numbers cannot be negative (got '{negative.group()}')",
+                Span(file, pos, pos + len(negative.group())),
+            )
+        allowed = set(exc.allowed or ())
+        if allowed and len(allowed) <= 3:  # one thing could come here: say what
+            got = _quote_char(char) if char else "end of file"
+            return _expected_message(allowed, got), Span(file, pos, pos + 1)
+        return f"unexpected character {_quote_char(char)}", Span(file, pos, pos + 1)
     if isinstance(exc, UnexpectedEOF):
-        end = len(text.rstrip())
-        return _expected_message(exc.expected, "end of file"), Span(file, max(0, end - 1), end)
+        return _expected_message(exc.expected, "end of file"), _last_token_span(file, exc.token)
     assert isinstance(exc, UnexpectedToken)
     token = exc.token
     if token.type == "$END":
-        end = len(text.rstrip())
-        start = max(0, end - 1)
-        return _expected_message(exc.expected, "end of file"), Span(file, start, end)
+        return _expected_message(exc.expected, "end of file"), _last_token_span(file, token)
     start = token.start_pos or 0
     end = token.end_pos if token.end_pos is not None else start + 1
     got = _describe_token(token)
-    if token.type.startswith("__ANON") or token.type.isupper() and token.value.isalpha():
-        keyword = token.value
-        if "NAME" in exc.expected and keyword.isidentifier():
-            return (
-                f"'{keyword}' is a keyword and cannot be used as a name",
-                Span(file, start, end),
-            )
-    if token.type == "NAME" and len(exc.expected) > 6:
-        keywords = _keywords(exc.expected)
-        return (
-            f"unknown statement '{token.value}'" + did_you_mean(token.value, keywords),
-            Span(file, start, end),
-        )
-    return _expected_message(exc.expected, got), Span(file, start, end)
+    span = Span(file, start, end)
+    if token.type != "NAME" and str(token.value).isidentifier():
+        keyword = str(token.value)
+        if "NAME" in exc.expected:
+            return f"'{keyword}' is a keyword and cannot be used as a name", span
+        place = _KEYWORD_PLACES.get(keyword)
+        if place and len(exc.expected) > 4:  # where a statement may start
+            return f"'{keyword}' is not allowed here: it belongs {place}", span
+    if token.type == "NAME" and "NAME" not in exc.expected:
+        hint = did_you_mean(str(token.value), _keywords(exc.expected))
+        if len(exc.expected) > 4:
+            return f"unknown statement '{token.value}'" + hint, span
+        return _expected_message(exc.expected, got) + hint, span
+    return _expected_message(exc.expected, got), span
 
 
-def _keywords(expected: set[str] | frozenset[str] | list[str]) -> list[str]:
+def _quote_char(char: str) -> str:
+    """A character as the user can read it, even when it is invisible or a quote."""
+    if not char:
+        return "at end of file"
+    if char == "'":
+        return '"\'"'
+    if not char.isprintable() or char.isspace():
+        return f"U+{ord(char):04X}"
+    return f"'{char}'"
+
+
+def _last_token_span(file: SourceFile, token: Token | None) -> Span:
+    """Where a file ended too early: Lark's end token borrows the last real token's position,
+    which (unlike the last character) is never inside a trailing comment."""
+    start = getattr(token, "start_pos", None)
+    end = getattr(token, "end_pos", None)
+    if start is None or end is None or end <= start:
+        end = len(file.text.rstrip())
+        return Span(file, max(0, end - 1), end)
+    return Span(file, start, end)
+
+
+def _keywords(expected: Collection[str]) -> list[str]:
     words = []
     for name in expected:
         try:
@@ -122,8 +165,14 @@ def _keywords(expected: set[str] | frozenset[str] | list[str]) -> list[str]:
     return sorted(set(words))
 
 
-def _expected_message(expected: set[str] | frozenset[str] | list[str], got: str) -> str:
-    names = sorted({_describe(name) for name in expected})
+def _expected_message(expected: Collection[str], got: str) -> str:
+    described: set[str] = set()
+    for name in expected:
+        if name == "REF_KW":  # listed as two keywords, so "or" appears once in the message
+            described.update(("'accelerator'", "'network'"))
+        else:
+            described.add(_describe(name))
+    names = sorted(described)
     if got == "end of file" and "RBRACE" in expected:
         return "unexpected end of file, is a '}' missing?"
     if not names or len(names) > 6:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from qappac.ir import NETWORK_INPUT, FC, Add, Conv, Network, Pool, Shape
+from qappac.ir import FC, NETWORK_INPUT, Add, Conv, Network, Pool, Shape
 from qappac.source import DiagnosticSink, Span, did_you_mean, note
 
 
@@ -110,14 +110,14 @@ def _infer_one(layer, inputs, network, err, spans) -> LayerShape | None:  # type
             err(
                 f"kernel {R}x{S} of '{layer.name}' is larger than its padded input "
                 f"{x.h + 2 * layer.pad}x{x.w + 2 * layer.pad}",
-                layer.span,
+                layer.span_of("kernel_h"),
             )
             return None
         if x.c % groups or layer.out_channels % groups:
             err(
                 f"groups={groups} of '{layer.name}' must divide its input channels ({x.c}) "
                 f"and output channels ({layer.out_channels})",
-                layer.span,
+                layer.span_of("groups"),
             )
             return None
         E, F = _out(x.h, R, layer.stride, layer.pad), _out(x.w, S, layer.stride, layer.pad)
@@ -142,11 +142,12 @@ def _infer_one(layer, inputs, network, err, spans) -> LayerShape | None:  # type
             err(
                 f"pool window {k_h}x{k_w} of '{layer.name}' is larger than its padded input "
                 f"{x.h + 2 * pad}x{x.w + 2 * pad}",
-                layer.span,
+                layer.span_of("kernel"),
             )
             return None
         if pad * 2 > k_h:
-            err(f"padding {pad} of '{layer.name}' is more than half its window", layer.span)
+            err(f"padding {pad} of '{layer.name}' is more than half its window",
+                layer.span_of("pad"))
             return None
         E, F = _out(x.h, k_h, stride, pad), _out(x.w, k_w, stride, pad)
         return LayerShape(
@@ -154,12 +155,12 @@ def _infer_one(layer, inputs, network, err, spans) -> LayerShape | None:  # type
             x.c, x.h, x.w, x.c, E, F, k_h, k_w, stride, pad, x.c, False,
         )
     assert isinstance(layer, Add)
-    for ref, other in zip(layer.inputs[1:], inputs[1:]):
+    for ref, other in zip(layer.inputs[1:], inputs[1:], strict=True):
         if other != x:
             err(
                 f"'{layer.name}' adds maps of different shapes: '{layer.inputs[0]}' is {x}, "
                 f"'{ref}' is {other}",
-                layer.span,
+                layer.span_of("inputs"),
                 note(f"'{layer.inputs[0]}' declared here", spans.get(layer.inputs[0])),
                 note(f"'{ref}' declared here", spans.get(ref)),
             )

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import bisect
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Literal
+from typing import Literal
 
 Severity = Literal["error", "warning", "note"]
 
@@ -123,7 +124,15 @@ class DiagnosticSink:
                 return ("", -1, index)
             return (diag.span.path, diag.span.start, index)
 
-        return [d for _, d in sorted(enumerate(self.diagnostics), key=key)]
+        result, seen = [], set()
+        for _, diag in sorted(enumerate(self.diagnostics), key=key):
+            # a top-level block used by two networks must not report its mistakes twice
+            where = (diag.span.path, diag.span.start, diag.span.end) if diag.span else None
+            if (diag.severity, diag.message, where) in seen:
+                continue
+            seen.add((diag.severity, diag.message, where))
+            result.append(diag)
+        return result
 
 
 def note(message: str, span: Span | None) -> Diagnostic:
