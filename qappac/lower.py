@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -291,7 +291,7 @@ class _Lowerer:
                 self.sink.error(f"invalid {what}: {where + ': ' if where else ''}{message}", span)
             return None
 
-    def integer(self, token: Token, file: SourceFile, what: str, minimum: int = 0) -> int | None:
+    def integer(self, token: Any, file: SourceFile, what: str, minimum: int = 0) -> int | None:
         text = str(token)
         span = span_of(file, token)
         if token.type != "NUMBER" or not text.isdigit():
@@ -306,7 +306,7 @@ class _Lowerer:
             return None
         return value
 
-    def dims(self, token: Token, file: SourceFile, count: int, what: str) -> list[int] | None:
+    def dims(self, token: Any, file: SourceFile, count: int, what: str) -> list[int] | None:
         text = str(token)
         numbers = list(re.finditer(r"\d+", text))
         span = span_of(file, token)
@@ -338,7 +338,7 @@ class _Lowerer:
         return parts
 
     def quantity(
-        self, tree: Tree, file: SourceFile, units: dict[str, float], what: str
+        self, tree: Tree, file: SourceFile, units: Mapping[str, float], what: str
     ) -> float | None:
         number, unit_tree = tree.children
         unit = "/".join(str(t) for t in unit_tree.children if t is not None)
@@ -594,7 +594,7 @@ class _Lowerer:
         return result
 
     def ref(
-        self, token: Token, file: SourceFile, kind: str, table: dict[str, Any]
+        self, token: Any, file: SourceFile, kind: str, table: dict[str, Any]
     ) -> str | None:
         name = str(token)
         if name not in table:
@@ -694,6 +694,7 @@ class _Lowerer:
                 axis_spans[key] = span
                 axes.append(axis)
                 continue
+            value: Any
             if stmt.data == "base_stmt":
                 key, value = "base", self.ref(
                     stmt.children[0], file, "accelerator", self.defs.accelerators
@@ -784,11 +785,12 @@ class _Lowerer:
                     return self.integer(item, file, "scratchpad size in words", 1)
                 return self._wrong_choice(item, file, "a size in words")
         else:
-            units, what = {
+            unit_tables: dict[str, tuple[Mapping[str, float], str]] = {
                 "glb": (_SIZE_UNITS, "global buffer size"),
                 "dram": (_RATE_UNITS, "DRAM bandwidth"),
                 "clock": (_CLOCK_UNITS, "clock"),
-            }[param]
+            }
+            units, what = unit_tables[param]
 
             def convert(item: Any) -> Any:
                 if isinstance(item, Tree) and item.data == "quantity":
@@ -1061,7 +1063,7 @@ class _NetworkExpander:
         op = None
         if kind == "pool":
             op = str(rest.pop(0))
-        attrs: dict[str, tuple[list[Token], Span]] = {}
+        attrs: dict[str, tuple[list[Any], Span]] = {}
         flags: set[str] = set()
         ok = True
         for attr in rest:
