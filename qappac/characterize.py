@@ -1,0 +1,598 @@
+"""Characterization by synthesis: the job machinery behind ``qappac characterize``.
+
+A `Grid` spans PE configurations (PE type with its bit widths, scratchpad sizes). Each
+configuration becomes a `Job` keyed by the sha256 of everything its result depends on: the
+generated RTL text, the liberty's hash, the tool versions, the clock and the activity and
+flow settings. `characterize` runs the jobs through an `Executor` and stores one JSON file per
+job in a cache folder, written atomically as each job finishes, so a re-run after an
+interruption resumes and never repeats finished work. A job that fails is recorded (status,
+error, log path) and does not stop the others. `write_dataset` assembles the results into
+the dataset CSV that `qappac.ppa.fit` reads (column format: docs/ppa.md).
+
+The default job function `synthesize_and_time` generates the PE's RTL with
+`qappac.rtl_pe.emit_pe`, maps it to the liberty's cells with Yosys and runs OpenSTA for fmax
+and power; any other function ``Job -> dict`` can be injected (a Design Compiler flow, a
+fake in tests).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import io
+import itertools
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qappac.executor import Executor, LocalExecutor
+from qappac.ir import PEType
+from qappac.numerics import format_of
+
+FLOW_VERSION = "2"
+"""Bumped whenever the synthesis/STA flow changes in a way that changes results."""
+
+CONFIG_COLUMNS = (
+    "pe",
+    "family",
+    "act_bits",
+    "weight_bits",
+    "product_bits",
+    "acc_bits",
+    "terms",
+    "spad_ifmap",
+    "spad_filter",
+    "spad_psum",
+    "clock_mhz",
+)
+TARGET_COLUMNS = (
+    "area_um2",
+    "power_mw",
+    "dynamic_mw",
+    "leakage_mw",
+    "fmax_mhz",
+    "energy_cycle_pj",
+    "energy_mac_pj",
+    "energy_spad_ifmap_pj",
+    "energy_spad_filter_pj",
+    "energy_spad_psum_pj",
+)
+PROVENANCE_COLUMNS = ("status", "key", "liberty_sha256", "yosys_version", "sta_version")
+
+Rtl = Callable[[PEType, int, int, int], Mapping[str, str]]
+JobFn = Callable[["Job"], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Config:
+    """One PE configuration to characterize (scratchpad sizes in words)."""
+
+    pe: PEType
+    spad_ifmap: int
+    spad_filter: int
+    spad_psum: int
+
+    def columns(self) -> dict[str, Any]:
+        """The configuration's dataset columns, widths from `qappac.numerics`."""
+        fmt = format_of(self.pe)
+        return {
+            "pe": self.pe.label,
+            "family": self.pe.family,
+            "act_bits": fmt.act_bits,
+            "weight_bits": fmt.weight_bits,
+            "product_bits": fmt.product_bits,
+            "acc_bits": fmt.acc_bits,
+            "terms": fmt.terms,
+            "spad_ifmap": self.spad_ifmap,
+            "spad_filter": self.spad_filter,
+            "spad_psum": self.spad_psum,
+        }
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The cross product of PE types and scratchpad sizes (NoC/array shapes come later)."""
+
+    pes: tuple[PEType, ...]
+    spad_ifmap: tuple[int, ...] = (12,)
+    spad_filter: tuple[int, ...] = (224,)
+    spad_psum: tuple[int, ...] = (24,)
+
+    def configs(self) -> list[Config]:
+        """Every configuration, in a stable order (PE types as given, then sizes)."""
+        return [
+            Config(pe, i, f, p)
+            for pe, i, f, p in itertools.product(
+                self.pes, self.spad_ifmap, self.spad_filter, self.spad_psum
+            )
+        ]
+
+
+@dataclass(frozen=True)
+class FlowOptions:
+    """Settings of the synthesis and STA flow; all of them are part of every job's key.
+
+    ``input_activity``: transitions per clock period of every PE input during power
+    analysis (OpenSTA propagates it through the logic). ``access_activity``: the same for
+    the inputs of the MAC and of each scratchpad when their energy per access is measured
+    on their own (0.5: random data).
+    """
+
+    clock_mhz: float = 200.0
+    input_activity: float = 0.2
+    access_activity: float = 0.5
+    clock_port: str = "clk"
+    reset_port: str = "rst_n"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: a configuration, its RTL and the flow it runs through."""
+
+    key: str
+    config: Config
+    top: str
+    sources: Mapping[str, str]
+    options: FlowOptions
+    liberty: str | None
+    liberty_sha256: str
+    tools: Mapping[str, str] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+def job_key(
+    sources: Mapping[str, str],
+    liberty_sha256: str,
+    tools: Mapping[str, str],
+    options: FlowOptions,
+) -> str:
+    """The sha256 of everything a job's result depends on (the file names and texts of the
+    RTL, the liberty's hash, the tool versions, the flow options and `FLOW_VERSION`)."""
+    payload = {
+        "flow": FLOW_VERSION,
+        "rtl": sorted(sources.items()),
+        "liberty_sha256": liberty_sha256,
+        "tools": sorted(tools.items()),
+        "options": sorted(vars(options).items()),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def make_jobs(
+    grid: Grid | Iterable[Config],
+    options: FlowOptions | None = None,
+    liberty: Path | None = None,
+    tools: Mapping[str, str] | None = None,
+    rtl: Rtl | None = None,
+) -> list[Job]:
+    """The jobs of a grid: RTL generated here (cheap), keys computed from it.
+
+    `rtl` defaults to `qappac.rtl_pe.emit_pe`; `tools` to `tool_versions()`.
+    """
+    opts = options or FlowOptions()
+    configs = grid.configs() if isinstance(grid, Grid) else list(grid)
+    emit, top_of = _rtl_functions(rtl)
+    versions = dict(tools) if tools is not None else tool_versions()
+    lib_hash = file_sha256(liberty) if liberty is not None else ""
+    jobs = []
+    for config in configs:
+        sources = dict(emit(config.pe, config.spad_ifmap, config.spad_filter, config.spad_psum))
+        key = job_key(sources, lib_hash, versions, opts)
+        jobs.append(
+            Job(
+                key,
+                config,
+                top_of(config.pe),
+                sources,
+                opts,
+                str(liberty) if liberty else None,
+                lib_hash,
+                versions,
+            )
+        )
+    return jobs
+
+
+def characterize(
+    grid: Grid | Iterable[Config] | Sequence[Job],
+    cache_dir: str | Path,
+    executor: Executor | None = None,
+    job_fn: JobFn | None = None,
+    *,
+    options: FlowOptions | None = None,
+    liberty: Path | None = None,
+    retry_failed: bool = False,
+) -> list[dict[str, Any]]:
+    """Run every job not yet in `cache_dir` and return all results (one dict per job).
+
+    `job_fn` defaults to `synthesize_and_time`; it must be picklable (a module-level
+    function) for a process pool or Dask. Failed jobs stay failed on a re-run unless
+    `retry_failed`. Results come back in the jobs' order; each is also in
+    ``cache_dir/<key>.json``.
+    """
+    items = list(grid.configs() if isinstance(grid, Grid) else grid)
+    if items and isinstance(items[0], Job):
+        jobs: list[Job] = [j for j in items if isinstance(j, Job)]
+    else:
+        lib = liberty if liberty is not None else _liberty_from_env()
+        jobs = make_jobs([c for c in items if isinstance(c, Config)], options, lib)
+    cache = Path(cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    todo = [job for job in jobs if _needs_run(cache / f"{job.key}.json", retry_failed)]
+    run = functools.partial(run_job, job_fn or synthesize_and_time, cache)
+    (executor or LocalExecutor(jobs=1)).map(run, todo)
+    return [read_result(cache / f"{job.key}.json") for job in jobs]
+
+
+def run_job(job_fn: JobFn, cache: Path, job: Job) -> dict[str, Any]:
+    """Run one job and store its result (success or failure) as ``<key>.json`` atomically."""
+    result: dict[str, Any] = {
+        "key": job.key,
+        "config": job.config.columns(),
+        "clock_mhz": job.options.clock_mhz,
+        "liberty_sha256": job.liberty_sha256,
+        "tools": dict(sorted(job.tools.items())),
+    }
+    try:
+        metrics = dict(job_fn(job))
+    except Exception as error:  # a failed job is data, not a crash of the sweep
+        log = _failure_log(cache, job, error)
+        result.update(status="failed", error=f"{type(error).__name__}: {error}", log=str(log))
+    else:
+        result.update(status="ok", metrics=metrics)
+    _write_atomic(cache / f"{job.key}.json", json.dumps(result, indent=1, sort_keys=True) + "\n")
+    return result
+
+
+def read_result(path: Path) -> dict[str, Any]:
+    """A stored job result."""
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def _needs_run(path: Path, retry_failed: bool) -> bool:
+    if not path.exists():
+        return True
+    try:
+        status = read_result(path).get("status")
+    except (OSError, json.JSONDecodeError):
+        return True  # a torn or unreadable file: redo the job
+    return retry_failed and status != "ok"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def _failure_log(cache: Path, job: Job, error: BaseException) -> Path:
+    """A log for a failed job in ``cache/logs``: the traceback, and the tool's own log path."""
+    logs = cache / "logs"
+    logs.mkdir(exist_ok=True)
+    log = logs / f"{job.key}.log"
+    text = "".join(traceback.format_exception(error))
+    log.write_text(f"job {job.key} ({job.config.pe.label})\n{text}", encoding="utf-8")
+    return log
+
+
+# --------------------------------------------------------------------------- dataset
+
+
+def result_row(result: Mapping[str, Any]) -> dict[str, Any]:
+    """One dataset row of a stored result (targets empty for a failed job)."""
+    row: dict[str, Any] = {c: "" for c in (*CONFIG_COLUMNS, *TARGET_COLUMNS)}
+    row.update(result.get("config", {}))
+    row["clock_mhz"] = result.get("clock_mhz", "")
+    metrics = result.get("metrics", {})
+    extra = sorted(k for k in metrics if k not in TARGET_COLUMNS)
+    for name in (*TARGET_COLUMNS, *extra):
+        if name in metrics:
+            row[name] = metrics[name]
+    tools = result.get("tools", {})
+    row.update(
+        status=result.get("status", ""),
+        key=result.get("key", ""),
+        liberty_sha256=result.get("liberty_sha256", ""),
+        yosys_version=tools.get("yosys", ""),
+        sta_version=tools.get("sta", ""),
+    )
+    return row
+
+
+def dataset_text(results: Iterable[Mapping[str, Any]]) -> str:
+    """The dataset CSV text: fixed column order, rows sorted by configuration, ``\\n`` ends.
+
+    Floats are written with ``repr`` (shortest exact form), so the text is deterministic.
+    """
+    rows = [result_row(r) for r in results]
+    extra = sorted({k for r in rows for k in r} - {*CONFIG_COLUMNS, *TARGET_COLUMNS})
+    extra = [k for k in extra if k not in PROVENANCE_COLUMNS]
+    columns = [*CONFIG_COLUMNS, *TARGET_COLUMNS, *extra, *PROVENANCE_COLUMNS]
+    rows.sort(key=_row_order)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n", restval="")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(v) for k, v in row.items()})
+    return out.getvalue()
+
+
+def write_dataset(rows: Iterable[Mapping[str, Any]], path: str | Path) -> None:
+    """Write the results of `characterize` as the dataset CSV (see `dataset_text`)."""
+    Path(path).write_text(dataset_text(rows), encoding="utf-8")
+
+
+def _row_order(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (
+        str(row["pe"]),
+        *(_sortable(row[c]) for c in CONFIG_COLUMNS[1:]),
+        str(row["key"]),
+    )
+
+
+def _sortable(value: Any) -> tuple[int, float, str]:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ""
+    return "" if value is None else str(value)
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+@functools.lru_cache(maxsize=8)
+def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file's bytes (cached while the file is unchanged)."""
+    stat = Path(path).stat()
+    return _file_sha256(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+def tool_versions() -> dict[str, str]:
+    """Versions of the synthesis and timing tools (``""`` for a missing one)."""
+    versions = {"yosys": "", "sta": ""}
+    command = _yosys_command()
+    if command is not None:
+        versions["yosys"] = short_yosys_version(_first_line([*command, "-V"]))
+    from qappac.tools import sta
+
+    exe = sta.find_sta()
+    if exe is not None:
+        versions["sta"] = sta.sta_version(exe)
+    return versions
+
+
+def short_yosys_version(line: str) -> str:
+    """``Yosys 0.70 (git sha1 28ba3cb92)`` without build details (they hold host paths).
+
+    >>> short_yosys_version("Yosys 0.70 (git sha1 28ba3cb92, Release, Clang /x/clang++ 22)")
+    'Yosys 0.70 (git sha1 28ba3cb92)'
+    """
+    match = re.match(r"(Yosys \S+)(?: \(git sha1 (\w+))?", line)
+    if match is None:
+        return line
+    return f"{match.group(1)} (git sha1 {match.group(2)})" if match.group(2) else match.group(1)
+
+
+def _first_line(args: list[str]) -> str:
+    try:
+        out = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    lines = (out.stdout or out.stderr).strip().splitlines()
+    return lines[0].strip() if lines else ""
+
+
+def _liberty_from_env() -> Path | None:
+    value = os.environ.get("QAPPAC_LIBERTY")
+    return Path(value) if value else None
+
+
+def _rtl_functions(rtl: Rtl | None) -> tuple[Rtl, Callable[[PEType], str]]:
+    from qappac import rtl_pe
+
+    if rtl is None:
+        return rtl_pe.emit_pe, rtl_pe.top_name
+    return rtl, rtl_pe.top_name
+
+
+# --------------------------------------------------------------------------- the real job
+
+
+def synthesize_and_time(job: Job) -> dict[str, float]:
+    """Map the job's RTL to the liberty's cells with Yosys, then time it and estimate power
+    with OpenSTA at the job's clock.
+
+    Returns area (um2), power (mW), fmax (MHz), the PE's dynamic energy per clock cycle at
+    the flow's input activity, and energies per access (pJ) of the MAC and of each
+    scratchpad, each synthesized and analysed on its own with random inputs.
+    """
+    from qappac.tools import sta
+
+    if job.liberty is None:
+        raise sta.ToolMissingError(f"no cell library: set {sta.LIBERTY_ENV} to a liberty file")
+    liberty = Path(job.liberty)
+    netlist, area = synthesize_netlist(job.sources, job.top, liberty)
+    opts = job.options
+    period = 1e3 / opts.clock_mhz
+    report = sta.analyze(
+        netlist,
+        job.top,
+        opts.clock_port,
+        period,
+        sta.Activity(input_activity=opts.input_activity),
+        liberty=liberty,
+        false_path_from=(opts.reset_port,),
+    )
+    metrics = {
+        "area_um2": area,
+        "power_mw": report.total_mw,
+        "dynamic_mw": report.dynamic_mw,
+        "leakage_mw": report.leakage_mw,
+        "fmax_mhz": report.fmax_mhz,
+        # mW / MHz = nJ per cycle; x 1e3 -> pJ
+        "energy_cycle_pj": report.dynamic_mw / opts.clock_mhz * 1e3,
+    }
+    metrics.update(access_energies(job))
+    return metrics
+
+
+def access_energies(job: Job) -> dict[str, float]:
+    """Energy (pJ) of one MAC operation and of one cycle of each scratchpad (a write and a
+    read), from the dynamic power of the block alone at the job's clock with random inputs
+    (``access_activity``). Blocks missing from the job's sources are skipped."""
+    from qappac import rtl_pe
+    from qappac.tools import sta
+
+    liberty = Path(str(job.liberty))
+    opts = job.options
+    period = 1e3 / opts.clock_mhz
+    random_inputs = sta.Activity(input_activity=opts.access_activity)
+    out: dict[str, float] = {}
+    mac = f"{job.top}_mac"
+    mac_files = {n: t for n, t in job.sources.items() if n.startswith(mac)}
+    if f"{mac}.sv" in mac_files:
+        netlist, _ = synthesize_netlist(mac_files, mac, liberty)
+        # combinational: a virtual clock; energy = power x period (mW x ns = pJ)
+        report = sta.analyze(netlist, mac, None, period, random_inputs, liberty=liberty)
+        out["energy_mac_pj"] = report.dynamic_mw * period
+    regfile = job.sources.get(rtl_pe.REGFILE)
+    if regfile is not None:
+        fmt = format_of(job.config.pe)
+        spads = {
+            "ifmap": (fmt.ifmap_bits, job.config.spad_ifmap),
+            "filter": (fmt.filter_bits, job.config.spad_filter),
+            "psum": (fmt.psum_bits, job.config.spad_psum),
+        }
+        for tensor, (width, depth) in spads.items():
+            params = {"WIDTH": width, "DEPTH": depth, "ADDR_W": rtl_pe.clog2(depth)}
+            top = "qappac_regfile"
+            netlist, _ = synthesize_netlist({rtl_pe.REGFILE: regfile}, top, liberty, params)
+            report = sta.analyze(netlist, top, "clk", period, random_inputs, liberty=liberty)
+            out[f"energy_spad_{tensor}_pj"] = report.dynamic_mw * period
+    return out
+
+
+def synthesize_netlist(
+    sources: Mapping[str, str],
+    top: str,
+    liberty: Path,
+    params: Mapping[str, int] | None = None,
+) -> tuple[str, float]:
+    """Yosys: flatten, map to the liberty's flops and gates; the netlist text and its area.
+
+    `params` override the top module's parameters (``chparam``). Uses the runner of
+    `qappac.tools.yosys` (the yowasp wheel or ``yosys`` on PATH) when that module is
+    present, else ``yosys`` on PATH directly.
+    """
+    command = _yosys_command()
+    if command is None:
+        raise FileNotFoundError(
+            "Yosys is missing: pip install 'qappac[synth]' or apt install yosys"
+        )
+    with tempfile.TemporaryDirectory(prefix="qappac-synth-") as tmp:
+        work = Path(tmp)
+        sandboxed = _sandboxed()
+        root = "/w" if sandboxed else "."
+        for name, text in sources.items():
+            (work / name).write_text(text, encoding="utf-8")
+        shutil.copyfile(liberty, work / "cells.lib")
+        lib = f"{root}/cells.lib"
+        files = " ".join(f"{root}/{name}" for name in sources)
+        overrides = " ".join(f"-set {k} {v}" for k, v in sorted((params or {}).items()))
+        script = "\n".join(
+            [
+                f"read_verilog -sv {files}",
+                *([f"chparam {overrides} {top}"] if overrides else []),
+                f"hierarchy -check -top {top}",
+                f"synth -flatten -top {top}",
+                f"dfflibmap -liberty {lib}",
+                f"abc -liberty {lib}",
+                "opt_clean",
+                f"tee -q -o {root}/stat.txt stat -liberty {lib}",
+                f"write_verilog -noattr {root}/netlist.v",
+            ]
+        )
+        _run_yosys(script + "\n", work)
+        netlist = (work / "netlist.v").read_text(encoding="utf-8")
+        return netlist, _chip_area((work / "stat.txt").read_text(encoding="utf-8"))
+
+
+def _chip_area(stat: str) -> float:
+    for line in stat.splitlines():
+        if "Chip area" in line:
+            return float(line.split()[-1])
+    raise ValueError("yosys stat printed no chip area (was the liberty read?)")
+
+
+def _yosys_command() -> list[str] | None:
+    try:
+        from qappac.tools import yosys
+    except ImportError:
+        native = shutil.which("yosys")
+        return [native] if native else None
+    tool = yosys.find_yosys()
+    return list(tool.command) if tool is not None else None
+
+
+def _sandboxed() -> bool:
+    try:
+        from qappac.tools import yosys
+    except ImportError:
+        return False
+    tool = yosys.find_yosys()
+    return bool(tool and tool.sandboxed)
+
+
+def _run_yosys(script: str, work: Path) -> None:
+    try:
+        from qappac.tools import yosys
+    except ImportError:
+        _run_native_yosys(script, work)
+        return
+    yosys.require_yosys().run(script, work)
+
+
+def _run_native_yosys(script: str, work: Path) -> None:
+    """Fallback runner for ``yosys`` on PATH when `qappac.tools.yosys` is absent."""
+    (work / "run.ys").write_text(script, encoding="utf-8")
+    command = _yosys_command()
+    assert command is not None
+    done = subprocess.run(
+        [*command, "-q", "-l", "yosys.log", "-s", "run.ys"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    if done.returncode != 0:
+        kept = Path(tempfile.mkdtemp(prefix="qappac-yosys-"))
+        shutil.copytree(work, kept, dirs_exist_ok=True)
+        raise RuntimeError(f"yosys failed; see {kept / 'yosys.log'}")

@@ -1,0 +1,350 @@
+"""OpenSTA wrapper: static timing (worst slack, fmax) and power of a gate-level netlist.
+
+`analyze` writes the netlist and a Tcl script into a fresh temporary folder, runs ``sta``
+there and parses its reports. The netlist is what Yosys writes (``write_verilog -noattr``)
+after mapping to the liberty's cells; OpenSTA 2019 (Debian ``opensta``) cannot parse
+``signed`` in declarations, so `sanitize_netlist` strips it first.
+
+Constraints: one clock on `clock_port` with `period_ns`; every other input has a zero input
+delay and every output a zero output delay on that clock, so register-to-register,
+input-to-register and register-to-output paths are all timed; `false_path_from` ports
+(asynchronous resets) are excluded, or their recovery check would be the critical path.
+``fmax = 1 / (period - worst slack)``.
+
+Switching activity is in transitions per clock period. What OpenSTA 2019 honours (checked
+on this version): a *global* activity overrides every other setting; otherwise activities of
+primary inputs (a default for all of them, or per port) propagate through the logic, and
+activities set on cell *input* pins are used for those pins; activities on output pins are
+ignored. Its ``set_power_activity -pins`` command is broken in this version (it calls an
+undefined ``get_pins_error``), so pin activities go through ``sta::set_power_pin_activity``.
+It has no ``read_vcd``/``read_saif``.
+
+`ToolError` lives here until ``qappac.tools`` gets one shared definition (the Verilator
+wrapper defines its own); it names the log file kept on failure.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+LIBERTY_ENV = "QAPPAC_LIBERTY"
+"""Environment variable holding the path of the liberty (.lib, not .lib.gz) file."""
+
+STA_ENV = "QAPPAC_STA"
+"""Optional environment variable naming the ``sta`` binary (else ``sta`` on PATH)."""
+
+INSTALL_HINT = "OpenSTA is missing: apt-get install opensta (binary 'sta'), or set QAPPAC_STA"
+
+
+class ToolError(RuntimeError):
+    """An external tool failed; the message names its log file."""
+
+
+class ToolMissingError(ToolError):
+    """An external tool or input is not installed; the message says how to get it."""
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Switching activities (transitions per clock period) for power analysis.
+
+    ``global_activity`` overrides everything else when set. ``input_activity`` is the default
+    of every primary input; ``ports`` and ``pins`` map port names / cell input pins (Tcl
+    patterns such as ``a[*]`` or ``_12_/A1``) to their own activity.
+    """
+
+    global_activity: float | None = None
+    input_activity: float | None = None
+    ports: Mapping[str, float] = field(default_factory=dict)
+    pins: Mapping[str, float] = field(default_factory=dict)
+    duty: float = 0.5
+
+
+@dataclass(frozen=True)
+class StaReport:
+    """Timing and power of one netlist at one clock (times in ns, power in mW)."""
+
+    period_ns: float
+    worst_slack_ns: float
+    critical_path_ns: float
+    fmax_mhz: float
+    internal_mw: float
+    switching_mw: float
+    leakage_mw: float
+    total_mw: float
+
+    @property
+    def dynamic_mw(self) -> float:
+        return self.internal_mw + self.switching_mw
+
+
+def liberty_path() -> Path | None:
+    """The liberty file named by ``QAPPAC_LIBERTY``, or None when unset."""
+    value = os.environ.get(LIBERTY_ENV)
+    return Path(value) if value else None
+
+
+def find_sta() -> str | None:
+    """The ``sta`` binary: ``QAPPAC_STA`` if set, else ``sta`` on PATH."""
+    return os.environ.get(STA_ENV) or shutil.which("sta")
+
+
+@lru_cache(maxsize=4)
+def sta_version(binary: str | None = None) -> str:
+    """The OpenSTA version string (``sta -version``), e.g. ``2.0.17``."""
+    exe = binary or find_sta()
+    if exe is None:
+        raise ToolMissingError(INSTALL_HINT)
+    out = subprocess.run([exe, "-version"], capture_output=True, text=True, timeout=60)
+    return out.stdout.strip() or out.stderr.strip()
+
+
+def sanitize_netlist(text: str) -> str:
+    """The netlist in the Verilog subset OpenSTA 2019 parses.
+
+    It cannot parse ``signed`` in declarations, nor a concatenation on the left of an
+    ``assign``; the latter is split into one ``assign`` per bit (per element when a width
+    is unknown but both sides list as many elements).
+
+    >>> print(sanitize_netlist("input signed [7:0] a;\\nassign { x[1], y[1:0] } = 3'h5;"))
+    input [7:0] a;
+    assign x[1] = 1'b1;
+    assign y[1] = 1'b0;
+    assign y[0] = 1'b1;
+    """
+    text = re.sub(r"\b(input|output|inout|wire|reg)\s+signed\b", r"\1", text)
+    return _CONCAT_ASSIGN.sub(_split_assign, text)
+
+
+_CONCAT_ASSIGN = re.compile(
+    r"^([ \t]*)assign[ \t]*\{([^{};]*)\}[ \t]*=[ \t]*(\{[^{};]*\}|[^{};]*?)[ \t]*;",
+    re.MULTILINE,
+)
+_ELEMENT = re.compile(r"^(\\\S+ |[A-Za-z_][\w$]*)\s*(?:\[(\d+)(?::(\d+))?\])?$")
+_CONSTANT = re.compile(r"^(\d+)'([bodh])([0-9a-fA-F_]+)$")
+
+
+def _split_assign(match: re.Match[str]) -> str:
+    """``assign {a, b} = rhs;`` as one ``assign`` per bit (or per element when the widths
+    are unknown); the original text when neither is possible."""
+    indent = match.group(1)
+    left = _elements(match.group(2))
+    rhs = match.group(3).strip()
+    right = _elements(rhs[1:-1]) if rhs.startswith("{") else [rhs]
+    left_bits, right_bits = _bits(left), _bits(right)
+    if left_bits is not None and right_bits is not None and len(left_bits) == len(right_bits):
+        pairs = list(zip(left_bits, right_bits, strict=True))
+    elif len(left) == len(right) and rhs.startswith("{"):
+        pairs = list(zip(left, right, strict=True))
+    else:
+        return match.group(0)
+    return "\n".join(f"{indent}assign {lhs} = {rhs};" for lhs, rhs in pairs)
+
+
+def _elements(text: str) -> list[str]:
+    return [e.strip() for e in text.split(",")]
+
+
+def _bits(elements: list[str]) -> list[str] | None:
+    """The single-bit references of a concatenation, MSB first; None if a width is unknown."""
+    bits: list[str] = []
+    for element in elements:
+        constant = _CONSTANT.match(element)
+        if constant:
+            width, base, digits = constant.groups()
+            value = int(digits.replace("_", ""), {"b": 2, "o": 8, "d": 10, "h": 16}[base])
+            bits += [f"1'b{(value >> i) & 1}" for i in reversed(range(int(width)))]
+            continue
+        ref = _ELEMENT.match(element)
+        if ref is None or ref.group(2) is None:
+            return None
+        name, high = ref.group(1), int(ref.group(2))
+        low = int(ref.group(3)) if ref.group(3) is not None else high
+        step = -1 if high >= low else 1
+        bits += [f"{name}[{i}]" for i in range(high, low + step, step)]
+    return bits
+
+
+def build_script(
+    liberty: Path,
+    netlist: str,
+    top: str,
+    clock_port: str | None,
+    period_ns: float,
+    activity: Activity,
+    false_path_from: Sequence[str] = (),
+) -> str:
+    """The Tcl script `analyze` runs (paths as given; the netlist file name relative)."""
+    lines = [
+        f"read_liberty {{{liberty}}}",
+        f"read_verilog {{{netlist}}}",
+        f"link_design {{{top}}}",
+    ]
+    if clock_port is None:  # a virtual clock times input-to-output paths
+        lines += [
+            f"create_clock -name clk -period {period_ns!r}",
+            "set others [all_inputs]",
+        ]
+    else:
+        lines += [
+            f"create_clock -name clk -period {period_ns!r} [get_ports {{{clock_port}}}]",
+            f"set others [delete_from_list [all_inputs] [get_ports {{{clock_port}}}]]",
+        ]
+    lines += [
+        "if {[llength $others]} { set_input_delay 0 -clock clk $others }",
+        "if {[llength [all_outputs]]} { set_output_delay 0 -clock clk [all_outputs] }",
+    ]
+    lines += [f"set_false_path -from [get_ports {{{port}}}]" for port in false_path_from]
+    if activity.global_activity is not None:
+        lines.append(_activity("-global", activity.global_activity, activity.duty))
+    if activity.input_activity is not None:
+        lines.append(_activity("-input", activity.input_activity, activity.duty))
+    for port, value in sorted(activity.ports.items()):
+        lines.append(_activity(f"-input_ports [get_ports {{{port}}}]", value, activity.duty))
+    for pin, value in sorted(activity.pins.items()):
+        lines.append(
+            f"foreach p [get_pins {{{pin}}}] "
+            f"{{ sta::set_power_pin_activity $p {value!r} {activity.duty!r} }}"
+        )
+    lines += [
+        "report_checks -path_delay max -digits 6",
+        "report_worst_slack -digits 6",
+        "report_power -digits 6",
+        "puts QAPPAC_DONE",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _activity(target: str, value: float, duty: float) -> str:
+    return f"set_power_activity {target} -activity {value!r} -duty {duty!r}"
+
+
+def analyze(
+    netlist: str,
+    top: str,
+    clock_port: str | None,
+    period_ns: float,
+    activity: Activity | None = None,
+    *,
+    liberty: Path | None = None,
+    false_path_from: Sequence[str] = (),
+    binary: str | None = None,
+    timeout_s: float = 600.0,
+    keep: bool = False,
+) -> StaReport:
+    """Run OpenSTA on a gate-level `netlist` (Verilog text) and return timing and power.
+
+    With `clock_port` None, a virtual clock of `period_ns` times a combinational module
+    from inputs to outputs, and power is per `period_ns` (energy per operation =
+    ``dynamic_mw * period_ns`` pJ).
+
+    `liberty` defaults to ``QAPPAC_LIBERTY``. The temporary folder is removed on success
+    (unless `keep`) and kept on failure, where the `ToolError` names its ``sta.log``.
+    """
+    exe = binary or find_sta()
+    if exe is None:
+        raise ToolMissingError(INSTALL_HINT)
+    lib = liberty or liberty_path()
+    if lib is None:
+        raise ToolMissingError(f"no cell library: set {LIBERTY_ENV} to a liberty (.lib) file")
+    if period_ns <= 0:
+        raise ValueError(f"the clock period must be positive (got {period_ns})")
+    folder = Path(tempfile.mkdtemp(prefix="qappac-sta-"))
+    (folder / "netlist.v").write_text(sanitize_netlist(netlist), encoding="utf-8")
+    script = build_script(
+        Path(lib).resolve(),
+        "netlist.v",
+        top,
+        clock_port,
+        period_ns,
+        activity or Activity(),
+        false_path_from,
+    )
+    (folder / "run.tcl").write_text(script, encoding="utf-8")
+    log = folder / "sta.log"
+    try:
+        done = subprocess.run(
+            [exe, "-no_splash", "-exit", "run.tcl"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+        output = done.stdout + done.stderr
+    except FileNotFoundError as error:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise ToolMissingError(f"{exe}: not found. {INSTALL_HINT}") from error
+    except subprocess.TimeoutExpired as error:
+        log.write_text(str(error.stdout or "") + str(error.stderr or ""), encoding="utf-8")
+        raise ToolError(f"sta timed out after {timeout_s} s; see {log}") from error
+    log.write_text(output, encoding="utf-8")
+    try:
+        report = parse_report(output, period_ns, time_unit_ns(Path(lib)))
+        if done.returncode != 0:
+            raise ValueError(f"exit status {done.returncode}")
+    except ValueError as error:
+        raise ToolError(f"sta failed on {top}: {error}; see {log}") from error
+    if not keep:
+        shutil.rmtree(folder, ignore_errors=True)
+    return report
+
+
+_ERROR = re.compile(r"^Error:? .*$", re.MULTILINE)
+_SLACK = re.compile(r"^worst slack\s+(\S+)", re.MULTILINE)
+_TOTAL = re.compile(r"^Total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", re.MULTILINE)
+
+
+def parse_report(output: str, period_ns: float, unit_ns: float = 1.0) -> StaReport:
+    """Timing and power from the output of the script of `build_script`.
+
+    OpenSTA prints times in the liberty's time unit (`unit_ns` ns each) and power in watts.
+    Raises ValueError when a report is missing or OpenSTA printed an error.
+    """
+    errors = _ERROR.findall(output)
+    if errors:
+        raise ValueError(errors[0])
+    if "QAPPAC_DONE" not in output:
+        raise ValueError("the script did not finish")
+    slack_match = _SLACK.search(output)
+    total = _TOTAL.search(output)
+    if slack_match is None or total is None:
+        raise ValueError("no worst slack or power report in the output")
+    slack = float(slack_match.group(1)) * unit_ns
+    if not math.isfinite(slack):
+        raise ValueError("no constrained timing path (is the clock port right?)")
+    internal, switching, leakage, power = (float(v) * 1e3 for v in total.groups())
+    critical = period_ns - slack
+    return StaReport(
+        period_ns=period_ns,
+        worst_slack_ns=slack,
+        critical_path_ns=critical,
+        fmax_mhz=1e3 / critical if critical > 0 else math.inf,
+        internal_mw=internal,
+        switching_mw=switching,
+        leakage_mw=leakage,
+        total_mw=power,
+    )
+
+
+_TIME_UNIT = re.compile(r'time_unit\s*:\s*"?\s*(\d+(?:\.\d+)?)\s*(ps|ns|us)"?')
+
+
+@lru_cache(maxsize=8)
+def time_unit_ns(liberty: Path) -> float:
+    """The liberty's ``time_unit`` in ns (1.0 when absent, the liberty default)."""
+    with liberty.open(encoding="utf-8", errors="replace") as handle:
+        head = handle.read(20000)
+    match = _TIME_UNIT.search(head)
+    if match is None:
+        return 1.0
+    scale = {"ps": 1e-3, "ns": 1.0, "us": 1e3}[match.group(2)]
+    return float(match.group(1)) * scale

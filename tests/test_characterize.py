@@ -1,0 +1,217 @@
+"""Characterization jobs: content-hash keys, a resumable cache, failures kept, the dataset CSV.
+
+Fake job functions stand in for synthesis here (they count their calls in files, so the
+counts survive process pools); one optional test runs the real Yosys + OpenSTA flow.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qappac import characterize as ch
+from qappac.executor import LocalExecutor
+from qappac.ir import PEType
+
+INT8 = PEType(family="int", act_bits=8, weight_bits=8)
+INT16 = PEType(family="int", act_bits=16, weight_bits=16)
+LIGHT1 = PEType(family="light", act_bits=8, weight_bits=4, terms=1)
+TOOLS = {"yosys": "Yosys 0.0-test", "sta": "0.0-test"}
+
+
+def _fake_rtl(pe: PEType, i: int, f: int, p: int) -> dict[str, str]:
+    return {"pe.sv": f"module qappac_pe_x; // {pe.label} {i} {f} {p}\nendmodule\n"}
+
+
+def _calls(job: ch.Job) -> Path:
+    return Path(os.environ["QAPPAC_TEST_CALLS"]) / f"{job.key}.{os.getpid()}.{id(job)}"
+
+
+def fake_area(job: ch.Job) -> dict[str, float]:
+    """A known polynomial of the configuration: area = 10 * spad_filter + act_bits^2."""
+    _calls(job).touch()
+    c = job.config
+    if c.spad_psum == 13:
+        raise RuntimeError("synthetic tool failure")
+    return {"area_um2": 10.0 * c.spad_filter + c.pe.act_bits**2, "fmax_mhz": 500.0}
+
+
+class Interrupt(BaseException):
+    """Stands in for Ctrl-C: not an Exception, so it is not recorded as a job failure."""
+
+
+def interrupt_after_three(job: ch.Job) -> dict[str, float]:
+    calls = Path(os.environ["QAPPAC_TEST_CALLS"])
+    if len(list(calls.iterdir())) >= 3:
+        raise Interrupt
+    return fake_area(job)
+
+
+@pytest.fixture
+def calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    monkeypatch.setenv("QAPPAC_TEST_CALLS", str(folder))
+    return folder
+
+
+def _jobs(grid: ch.Grid, clock: float = 200.0) -> list[ch.Job]:
+    return ch.make_jobs(grid, ch.FlowOptions(clock_mhz=clock), None, TOOLS, rtl=_fake_rtl)
+
+
+GRID = ch.Grid((INT8, INT16), spad_ifmap=(12,), spad_filter=(16, 64, 224), spad_psum=(8, 24))
+
+
+def test_keys_follow_content() -> None:
+    jobs = _jobs(GRID)
+    assert len(jobs) == 12 and len({j.key for j in jobs}) == 12
+    assert [j.key for j in _jobs(GRID)] == [j.key for j in jobs]  # deterministic
+    other_clock = {j.key for j in _jobs(GRID, clock=400.0)}
+    assert other_clock.isdisjoint(j.key for j in jobs)
+    other_tools = ch.make_jobs(GRID, None, None, {**TOOLS, "sta": "2.1"}, rtl=_fake_rtl)
+    assert {j.key for j in other_tools}.isdisjoint(j.key for j in jobs)
+    # the key is the RTL's, not the configuration's: identical RTL gives the same key
+    same = ch.make_jobs(GRID, None, None, TOOLS, rtl=lambda pe, i, f, p: {"a.sv": "x"})
+    assert len({j.key for j in same}) == 1
+
+
+def test_resume_never_repeats_finished_jobs(tmp_path: Path, calls: Path) -> None:
+    jobs = _jobs(GRID)
+    cache = tmp_path / "cache"
+    with pytest.raises(Interrupt):
+        ch.characterize(jobs, cache, LocalExecutor(jobs=1), interrupt_after_three)
+    done_first = {p.name.split(".")[0] for p in calls.iterdir()}
+    assert len(done_first) == 3
+    assert {p.stem for p in cache.glob("*.json")} == done_first
+    results = ch.characterize(jobs, cache, LocalExecutor(jobs=1), fake_area)
+    keys_called = [p.name.split(".")[0] for p in calls.iterdir()]
+    assert len(keys_called) == 12  # 3 before the interrupt + the 9 others, none twice
+    assert len(set(keys_called)) == 12
+    assert [r["key"] for r in results] == [j.key for j in jobs]
+    # a third run does nothing at all
+    ch.characterize(jobs, cache, LocalExecutor(jobs=1), fake_area)
+    assert len(list(calls.iterdir())) == 12
+
+
+def test_failures_are_recorded_not_fatal(tmp_path: Path, calls: Path) -> None:
+    grid = ch.Grid((INT8,), spad_filter=(16, 64), spad_psum=(13, 24))
+    jobs = _jobs(grid)
+    results = ch.characterize(jobs, tmp_path / "cache", LocalExecutor(jobs=2), fake_area)
+    status = {(r["config"]["spad_filter"], r["config"]["spad_psum"]): r["status"] for r in results}
+    assert status == {(16, 13): "failed", (64, 13): "failed", (16, 24): "ok", (64, 24): "ok"}
+    failed = next(r for r in results if r["status"] == "failed")
+    assert "synthetic tool failure" in failed["error"]
+    assert "synthetic tool failure" in Path(failed["log"]).read_text()
+    assert len(list(calls.iterdir())) == 4
+    ch.characterize(jobs, tmp_path / "cache", LocalExecutor(jobs=2), fake_area)
+    assert len(list(calls.iterdir())) == 4  # failures are not retried by default
+    ch.characterize(jobs, tmp_path / "cache", LocalExecutor(jobs=2), fake_area, retry_failed=True)
+    assert len(list(calls.iterdir())) == 6
+
+
+def test_dataset_csv(tmp_path: Path, calls: Path) -> None:
+    grid = ch.Grid((LIGHT1, INT8), spad_filter=(224, 16), spad_psum=(13, 24))
+    results = ch.characterize(_jobs(grid), tmp_path / "cache", None, fake_area)
+    ch.write_dataset(reversed(results), tmp_path / "a.csv")
+    ch.write_dataset(results, tmp_path / "b.csv")
+    text = (tmp_path / "a.csv").read_text()
+    assert text == (tmp_path / "b.csv").read_text()  # stable row order
+    rows = list(csv.DictReader(text.splitlines()))
+    assert [(r["pe"], r["spad_filter"], r["spad_psum"]) for r in rows] == [
+        ("int8", "16", "13"),
+        ("int8", "16", "24"),
+        ("int8", "224", "13"),
+        ("int8", "224", "24"),
+        ("lightpe1", "16", "13"),
+        ("lightpe1", "16", "24"),
+        ("lightpe1", "224", "13"),
+        ("lightpe1", "224", "24"),
+    ]
+    ok = rows[1]
+    # widths from the number formats: int8 products are 16 bits, accumulators 16 + 8
+    assert (ok["act_bits"], ok["weight_bits"], ok["product_bits"], ok["acc_bits"]) == (
+        "8",
+        "8",
+        "16",
+        "24",
+    )
+    assert float(ok["area_um2"]) == 10.0 * 16 + 8**2
+    assert ok["status"] == "ok" and ok["yosys_version"] == TOOLS["yosys"]
+    assert rows[0]["status"] == "failed" and rows[0]["area_um2"] == ""
+    assert str(tmp_path) not in text  # no paths in the dataset (logs stay in the cache)
+    header = text.splitlines()[0].split(",")
+    assert header[: len(ch.CONFIG_COLUMNS)] == list(ch.CONFIG_COLUMNS)
+    assert header[-len(ch.PROVENANCE_COLUMNS) :] == list(ch.PROVENANCE_COLUMNS)
+
+
+def test_dataset_feeds_the_fit(tmp_path: Path, calls: Path) -> None:
+    from qappac.ppa.fit import fit_csv
+    from qappac.ppa.models import raw_coefficients
+
+    grid = ch.Grid((INT8,), spad_ifmap=(4, 12), spad_filter=(16, 32, 64, 128, 224))
+    results = ch.characterize(_jobs(grid), tmp_path / "cache", None, fake_area)
+    ch.write_dataset(results, tmp_path / "d.csv")
+    models = fit_csv(tmp_path / "d.csv", tmp_path / "m.json")
+    area = models.get("int8", "area_um2")
+    assert area.inputs == ("spad_filter",)
+    assert raw_coefficients(area) == pytest.approx({"1": 64.0, "spad_filter": 10.0})
+
+
+def test_cache_files_are_json_with_provenance(tmp_path: Path, calls: Path) -> None:
+    jobs = _jobs(ch.Grid((INT8,)))
+    ch.characterize(jobs, tmp_path / "c", None, fake_area)
+    data: dict[str, Any] = json.loads((tmp_path / "c" / f"{jobs[0].key}.json").read_text())
+    assert data["status"] == "ok" and data["tools"] == TOOLS
+    assert data["key"] == jobs[0].key and data["config"]["pe"] == "int8"
+    assert data["metrics"]["area_um2"] == 10.0 * 224 + 64
+    assert not list((tmp_path / "c").glob(".*.tmp"))  # atomic writes leave no debris
+
+
+def test_runs_on_a_dask_cluster(tmp_path: Path, calls: Path) -> None:
+    distributed = pytest.importorskip(
+        "distributed", reason="Dask tests need 'distributed': pip install 'qappac[dask]'"
+    )
+    from qappac.executor import DaskExecutor
+
+    jobs = _jobs(GRID)
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        results = ch.characterize(jobs, tmp_path / "cache", DaskExecutor(client=client), fake_area)
+    assert [r["key"] for r in results] == [j.key for j in jobs]
+    assert len(list(calls.iterdir())) == 12
+    local = ch.characterize(jobs, tmp_path / "cache", LocalExecutor(jobs=1), fake_area)
+    assert local == results and len(list(calls.iterdir())) == 12
+
+
+@pytest.mark.tools
+def test_real_flow_on_one_int8_pe(tmp_path: Path) -> None:
+    from qappac.tools import sta
+
+    lib = sta.liberty_path()
+    if lib is None or not lib.is_file():
+        pytest.skip(f"set {sta.LIBERTY_ENV} to the NanGate45 liberty to run the real flow")
+    if sta.find_sta() is None or ch._yosys_command() is None:
+        pytest.skip("needs Yosys and OpenSTA: apt-get install yosys opensta")
+    grid = ch.Grid((INT8,), spad_ifmap=(4,), spad_filter=(8,), spad_psum=(4,))
+    [result] = ch.characterize(grid, tmp_path / "cache", None, liberty=lib)
+    assert result["status"] == "ok", result.get("error")
+    m = result["metrics"]
+    # TOOLNOTES: an 8x8 MAC with a 24-bit accumulator is about 1.0k um2 in NanGate45; the PE
+    # adds scratchpads (16 words of 8/8/24 bits in flops) and control on top of it
+    assert 1.5e3 < m["area_um2"] < 2e4
+    assert m["fmax_mhz"] > 100
+    assert m["power_mw"] == pytest.approx(m["dynamic_mw"] + m["leakage_mw"], rel=1e-6)
+    assert m["energy_cycle_pj"] == pytest.approx(m["dynamic_mw"] / 200.0 * 1e3)
+    # per-access energies, each block alone: scratchpads of 4 x 8, 8 x 8 and 4 x 24 bits
+    # hold 32 < 64 < 96 flops, so their energy per cycle must rise in that order
+    assert 0 < m["energy_spad_ifmap_pj"] < m["energy_spad_filter_pj"] < m["energy_spad_psum_pj"]
+    assert 0 < m["energy_mac_pj"] < m["energy_cycle_pj"] * 5
