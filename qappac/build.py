@@ -11,15 +11,24 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from qappac.check import check_program
+from qappac.dataflow import (
+    LayerSchedule,
+    MappingError,
+    default_energy_table,
+    schedule_csv,
+    schedule_layer,
+    schedule_table_md,
+)
+from qappac.formats import fmt_bytes, fmt_int
 from qappac.ir import Design, Program
 from qappac.lower import load_program
 from qappac.report import render_report
-from qappac.source import DesignError, DiagnosticSink, did_you_mean
+from qappac.shapes import layer_shapes
+from qappac.source import DesignError, DiagnosticSink, did_you_mean, note
 
 Outputs = dict[str, str]
 """Relative path -> file text: what a back end returns."""
@@ -48,22 +57,52 @@ def design_json(design: Design) -> str:
     return json.dumps(design.model_dump(mode="json"), sort_keys=True, indent=2) + "\n"
 
 
-Pass = Callable[[Design, Options], tuple[Outputs, list[tuple[str, str]]]]
-"""A pass returns files of its own and report sections (title, Markdown)."""
-
-PIPELINE: tuple[Pass, ...] = ()
+def schedule_design(design: Design, sink: DiagnosticSink) -> list[LayerSchedule]:
+    """The row-stationary schedule of every layer; a layer that no mapping fits is reported
+    at its declaration (all such layers at once)."""
+    table = default_energy_table()
+    acc = design.accelerator
+    layers = {layer.name: layer for layer in design.network.layers}
+    schedules = []
+    for shape in layer_shapes(design.network):
+        try:
+            schedules.append(
+                schedule_layer(shape, acc, design.batch, design.objective, table)
+            )
+        except MappingError:
+            sink.error(
+                f"no row-stationary mapping of layer '{shape.name}' fits accelerator "
+                f"'{acc.name}' (its global buffer of {fmt_bytes(acc.glb_bytes)} or its "
+                f"scratchpads are too small for one pass at batch {design.batch})",
+                layers[shape.name].span,
+                note(f"used by design '{design.name}'", design.span),
+            )
+    return schedules
 
 
 def render_design(design: Design, options: Options) -> Outputs:
-    """Every file `qappac build` writes for one design, as text."""
-    outputs: Outputs = {"design.json": design_json(design)}
-    sections: list[tuple[str, str]] = []
-    for run in PIPELINE:
-        files, more = run(design, options)
-        outputs.update(files)
-        sections.extend(more)
-    outputs["report.md"] = render_report(design, sections)
-    return outputs
+    """Every file `qappac build` writes for one design, as text.
+
+    The passes run in order; the build stops at a pass boundary if a pass reported errors.
+    """
+    sink = DiagnosticSink()
+    schedules = schedule_design(design, sink)
+    if sink.has_errors:
+        raise DesignError(sink.sorted())
+    sections = [("Schedule", _schedule_section(schedules))]
+    return {
+        "design.json": design_json(design),
+        "schedule.csv": schedule_csv(schedules),
+        "report.md": render_report(design, sections),
+    }
+
+
+def _schedule_section(schedules: list[LayerSchedule]) -> str:
+    cycles = sum(s.cycles for s in schedules)
+    return (
+        "Row-stationary mapping of every layer (docs/dataflow.md), chosen by the design's "
+        f"objective. Total: {fmt_int(cycles)} cycles.\n\n" + schedule_table_md(schedules)
+    )
 
 
 def select_designs(program: Program, name: str | None, path: str | Path) -> list[Design]:

@@ -92,3 +92,24 @@ def test_design_json_round_trips(tmp_path: Path) -> None:
     assert design.accelerator.glb_bytes == 108 * 1024
     assert design.batch == 4
     assert json.loads(text) == json.loads(design.model_dump_json())
+
+
+def test_build_reports_layers_no_mapping_fits_at_their_declaration(tmp_path: Path) -> None:
+    # 64 bytes of global buffer cannot hold one pass of any layer of this network: at least
+    # one 3-wide ifmap row strip, a filter row and a psum row per active PE.
+    spec = tmp_path / "tiny.qa"
+    spec.write_text(
+        "accelerator a { pe int16; array 2 x 2; spad ifmap 12; spad filter 64; spad psum 8\n"
+        "  glb 64 B; dram 1 GB/s; clock 100 MHz }\n"
+        "network n { input 8 x 16 x 16\n"
+        "  conv c1 out=16 kernel=3 pad=1\n"
+        "  conv c2 out=16 kernel=3 pad=1 }\n"
+        "design d { accelerator a; network n }\n"
+    )
+    out = tmp_path / "out"
+    result = run_cli("build", str(spec), "-o", str(out))
+    assert result.code == 1, result.err
+    assert f"{spec}:4:3: error: no row-stationary mapping of layer 'c1'" in result.err
+    assert f"{spec}:5:3: error: no row-stationary mapping of layer 'c2'" in result.err
+    assert "Traceback" not in result.err
+    assert not out.exists() or not any(out.iterdir())
