@@ -118,6 +118,38 @@ class Grid:
         ]
 
 
+DEFAULT_PES: tuple[PEType, ...] = (
+    PEType(family="fp", act_bits=32, weight_bits=32),
+    PEType(family="int", act_bits=16, weight_bits=16),
+    PEType(family="int", act_bits=12, weight_bits=12),
+    PEType(family="int", act_bits=8, weight_bits=8),
+    PEType(family="int", act_bits=8, weight_bits=4),
+    PEType(family="light", act_bits=8, weight_bits=4, terms=1),
+    PEType(family="light", act_bits=8, weight_bits=8, terms=2),
+)
+"""Every PE type of the bundled design space (`specs/qappa_dse.qa`)."""
+
+DEFAULT_LEVELS = ((12, 16, 24), (64, 128, 224), (16, 24, 32))
+"""Low, centre and high depth of the ifmap, filter and psum scratchpads."""
+
+
+def default_configs() -> list[Config]:
+    """The default characterization grid (`qappac characterize`).
+
+    Each PE type of `DEFAULT_PES` over a face-centred central composite design in the three
+    scratchpad depths: the 8 corners, the 6 face centres and the centre of `DEFAULT_LEVELS`,
+    15 configurations per PE type. That is enough to fit and cross-validate a full quadratic
+    in the depths (10 terms) at about half the cost of the 27-point full factorial.
+
+    >>> configs = default_configs(); len(configs), configs[0].spad_ifmap, configs[0].spad_psum
+    (105, 12, 16)
+    """
+    cube = itertools.product(range(3), repeat=3)
+    design = [c for c in cube if c.count(1) in (0, 2, 3)]
+    ifmap, filt, psum = DEFAULT_LEVELS
+    return [Config(pe, ifmap[i], filt[f], psum[p]) for pe in DEFAULT_PES for i, f, p in design]
+
+
 @dataclass(frozen=True)
 class FlowOptions:
     """Settings of the synthesis and STA flow; all of them are part of every job's key.

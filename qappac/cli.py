@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from qappac import __version__
-from qappac.source import DesignError
+from qappac.source import DesignError, Diagnostic
 
 EXIT_OK, EXIT_DESIGN, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 123
 
@@ -50,6 +50,27 @@ def make_parser() -> argparse.ArgumentParser:
     show.add_argument("name", metavar="NAME")
 
     verbs.add_parser("schema", help="print the JSON Schema of the IR")
+
+    char = verbs.add_parser(
+        "characterize", help="synthesize the default PE grid and write the PPA dataset"
+    )
+    char.add_argument("-o", "--out", default="dataset.csv", metavar="CSV")
+    char.add_argument("--liberty", metavar="LIB",
+                      help="liberty file (default: $QAPPAC_LIBERTY)")
+    char.add_argument("--cache", metavar="DIR", default=None,
+                      help="job cache (default: ~/.cache/qappac/characterize); a re-run "
+                      "resumes from it")
+    char.add_argument("--jobs", type=int, default=None, metavar="N",
+                      help="local worker processes (default: all CPUs)")
+    char.add_argument("--scheduler", metavar="ADDR",
+                      help="run on a Dask cluster, e.g. tcp://host:8786")
+    char.add_argument("--retry-failed", action="store_true",
+                      help="run again the jobs that failed before")
+
+    fit = verbs.add_parser("fit", help="fit polynomial PPA models to a dataset CSV")
+    fit.add_argument("dataset", metavar="CSV")
+    fit.add_argument("-o", "--out", required=True, metavar="JSON")
+    fit.add_argument("--plot", metavar="FILE", help="draw actual vs predicted (.png or .svg)")
     return parser
 
 
@@ -120,10 +141,54 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             )])
         out.write(network_table(networks[args.name]) + "\n")
         return EXIT_OK
+    if args.verb == "characterize":
+        return _characterize(args, err)
+    if args.verb == "fit":
+        from qappac.ppa.fit import fit_csv
+
+        if not Path(args.dataset).is_file():
+            raise DesignError([_error(f"cannot read '{args.dataset}': no such file")])
+        models = fit_csv(args.dataset, args.out, plot_path=args.plot)
+        err.write(f"wrote {args.out} ({len(models.models)} PE types)\n")
+        return EXIT_OK
     assert args.verb == "schema"
     from qappac.ir import Program
 
     out.write(json.dumps(Program.model_json_schema(), indent=2, sort_keys=True) + "\n")
+    return EXIT_OK
+
+
+def _error(message: str) -> Diagnostic:
+    return Diagnostic("error", message)
+
+
+def _characterize(args: argparse.Namespace, err: TextIO) -> int:
+    import os
+
+    from qappac.characterize import characterize, default_configs, write_dataset
+    from qappac.executor import make_executor
+
+    liberty = args.liberty or os.environ.get("QAPPAC_LIBERTY")
+    if not liberty or not Path(liberty).is_file():
+        raise DesignError([_error(
+            "no liberty file: pass --liberty or set QAPPAC_LIBERTY "
+            "(e.g. shared/pdk/nangate45/NangateOpenCellLibrary_typical.lib)"
+        )])
+    cache = Path(args.cache) if args.cache else Path.home() / ".cache/qappac/characterize"
+    configs = default_configs()
+    err.write(f"characterizing {len(configs)} PE configurations (cache: {cache})\n")
+    executor = make_executor(args.jobs, args.scheduler)
+    try:
+        results = characterize(configs, cache, executor, liberty=Path(liberty),
+                               retry_failed=args.retry_failed)
+    finally:
+        executor.close()
+    failed = [r for r in results if r.get("status") != "ok"]
+    for result in failed:
+        err.write(f"warning: job {result.get('key', '?')[:12]} failed: "
+                  f"{result.get('error', '?')} (log: {result.get('log', '?')})\n")
+    write_dataset(results, args.out)
+    err.write(f"wrote {args.out} ({len(results) - len(failed)} ok, {len(failed)} failed)\n")
     return EXIT_OK
 
 
