@@ -1,0 +1,405 @@
+"""Power, performance and area of a whole design, from fitted PE models and the schedules.
+
+* **Area**: PE array = PEs x the PE area model (MAC, scratchpads, PE control, as synthesized);
+  global buffer = `qappac.ppa.sram.sram_area_um2`. The array NoC (buses, ID matching), the
+  top-level controller and the vector unit are not characterized yet: ``noc_area_um2`` is 0.
+* **Clock**: fmax is the PE model's; the design runs at ``effective clock = min(clock,
+  fmax)`` and is flagged when its clock exceeds fmax. Everything timed (DRAM stalls, latency,
+  leakage energy, power) uses the effective clock.
+* **Energy**: each layer's access counts x the per-access energies of the characterized
+  table (`qappac.ppa.table.energy_table_from_models` for this accelerator at its effective
+  clock), MACs x the characterized MAC energy, leakage = PE leakage x PEs x time.
+  `characterized_schedules` schedules a design with that same table, so the mapping search
+  also weighs characterized energies; `design_ppa` re-costs whatever schedules it is given.
+* **Power**: PE dynamic = PEs x ``energy_cycle_pj`` x effective clock (the characterization's
+  input activity, all PEs busy); GLB = the network's GLB energy / its latency; leakage = PEs x
+  ``leakage_mw``. DRAM power is off chip and excluded; GLB leakage is not modeled.
+* **Performance**: 2 operations per MAC; GOPS = 2 MACs / latency; GOPS/mm^2 over the total
+  area; EDP = energy x latency of the whole batch.
+
+`explore_ppa` computes the same totals for many accelerators at once (`qappac.dataflow.evaluate`
+and `predict_many`); the tests check both agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from qappac.dataflow import (
+    ENERGY_LEVELS,
+    Accesses,
+    EnergyTable,
+    LayerSchedule,
+    accelerator_arrays,
+    evaluate,
+    schedule,
+)
+from qappac.formats import fmt_float
+from qappac.ir import Accelerator, Design, Objective
+from qappac.numerics import format_of
+from qappac.ppa.models import ModelSet, predict, predict_many
+from qappac.ppa.sram import sram_area_um2
+from qappac.ppa.table import accelerator_features, energy_table_from_models
+from qappac.shapes import LayerShape
+
+LEVELS: tuple[str, ...] = ("mac", "spad", "noc", "glb", "dram", "leakage")
+"""Energy levels of a PPA breakdown (the engine's ``static`` is the PE leakage here)."""
+
+OPS_PER_MAC = 2
+
+
+@dataclass(frozen=True)
+class LevelEnergy:
+    """Energy per level, pJ."""
+
+    mac: float
+    spad: float
+    noc: float
+    glb: float
+    dram: float
+    leakage: float
+
+    @property
+    def total(self) -> float:
+        return self.mac + self.spad + self.noc + self.glb + self.dram + self.leakage
+
+    def as_tuple(self) -> tuple[float, ...]:
+        """The levels in `LEVELS` order."""
+        return (self.mac, self.spad, self.noc, self.glb, self.dram, self.leakage)
+
+
+@dataclass(frozen=True)
+class LayerPPA:
+    """One layer: cycles, latency at the effective clock, MACs and energy by level."""
+
+    layer: str
+    kind: str
+    cycles: int
+    latency_s: float
+    macs: int
+    energy: LevelEnergy
+
+
+@dataclass(frozen=True)
+class DesignPPA:
+    """PPA of one design running its network (one batch). Units are in the names.
+
+    Invariants: ``area_um2 = pe_array_area_um2 + glb_area_um2 + noc_area_um2``;
+    ``effective_clock_mhz = min(clock_mhz, fmax_mhz)``; ``energy`` is the sum of the layers'.
+    """
+
+    design: str
+    pe: str
+    pes: int
+    batch: int
+    pe_area_um2: float
+    pe_array_area_um2: float
+    glb_area_um2: float
+    noc_area_um2: float
+    clock_mhz: float
+    fmax_mhz: float
+    effective_clock_mhz: float
+    pe_dynamic_mw: float
+    glb_dynamic_mw: float
+    leakage_mw: float
+    layers: tuple[LayerPPA, ...]
+    energy: LevelEnergy
+    cycles: int
+    latency_s: float
+    macs: int
+
+    @property
+    def area_um2(self) -> float:
+        return self.pe_array_area_um2 + self.glb_area_um2 + self.noc_area_um2
+
+    @property
+    def area_mm2(self) -> float:
+        return self.area_um2 * 1e-6
+
+    @property
+    def clock_exceeds_fmax(self) -> bool:
+        return self.clock_mhz > self.fmax_mhz
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        if not self.clock_exceeds_fmax:
+            return ()
+        return (
+            f"clock {fmt_float(self.clock_mhz)} MHz exceeds the PE's modeled fmax "
+            f"{fmt_float(self.fmax_mhz)} MHz; timed results use "
+            f"{fmt_float(self.effective_clock_mhz)} MHz",
+        )
+
+    @property
+    def power_mw(self) -> float:
+        return self.pe_dynamic_mw + self.glb_dynamic_mw + self.leakage_mw
+
+    @property
+    def energy_pj(self) -> float:
+        return self.energy.total
+
+    @property
+    def energy_per_inference_pj(self) -> float:
+        return self.energy.total / self.batch
+
+    @property
+    def gops(self) -> float:
+        return OPS_PER_MAC * self.macs / self.latency_s * 1e-9 if self.latency_s else 0.0
+
+    @property
+    def gops_per_mm2(self) -> float:
+        return self.gops / self.area_mm2
+
+    @property
+    def edp_j_s(self) -> float:
+        return self.energy.total * 1e-12 * self.latency_s
+
+
+# --------------------------------------------------------------------------- scalar
+
+
+def effective_accelerator(accel: Accelerator, models: ModelSet) -> Accelerator:
+    """The accelerator at the clock it can run at: ``min(clock, modeled fmax)``."""
+    fmax = predict(models.get(accel.pe.label, "fmax_mhz"), accelerator_features(accel))
+    if fmax <= 0:
+        raise ValueError(f"the fmax model of {accel.pe.label} predicts {fmax} MHz")
+    clock = min(accel.clock_mhz, fmax)
+    return accel if clock == accel.clock_mhz else accel.model_copy(update={"clock_mhz": clock})
+
+
+def design_table(design: Design, models: ModelSet, base: EnergyTable | None = None) -> EnergyTable:
+    """The characterized energy table of a design at its effective clock."""
+    return energy_table_from_models(
+        models, base, effective_accelerator(design.accelerator, models)
+    )
+
+
+def characterized_schedules(
+    design: Design, models: ModelSet, base: EnergyTable | None = None
+) -> list[LayerSchedule]:
+    """Schedule a design at its effective clock with its characterized energy table."""
+    accel = effective_accelerator(design.accelerator, models)
+    effective = design.model_copy(update={"accelerator": accel})
+    return schedule(effective, energy_table_from_models(models, base, accel))
+
+
+def layer_energy(
+    accesses: Accesses, cycles: int, accel: Accelerator, table: EnergyTable
+) -> LevelEnergy:
+    """Accesses x per-access energies (reads; writes x ``write_factor``), plus leakage."""
+    fmt = format_of(accel.pe)
+    ib, wb, pb = fmt.ifmap_bits, fmt.filter_bits, fmt.psum_bits
+    wf = table.write_factor
+    glb_bits = accel.glb_bytes * 8
+
+    def spad(bits: int, depth: int) -> float:
+        return float(table.spad_pj(bits, depth * bits))
+
+    def glb(bits: int) -> float:
+        return float(table.glb_pj(bits, glb_bits))
+
+    a = accesses
+    spad_e = (
+        a.spad_ifmap_reads * spad(ib, accel.spad_ifmap)
+        + a.spad_ifmap_writes * spad(ib, accel.spad_ifmap) * wf
+        + a.spad_filter_reads * spad(wb, accel.spad_filter)
+        + a.spad_filter_writes * spad(wb, accel.spad_filter) * wf
+        + a.spad_psum_reads * spad(pb, accel.spad_psum)
+        + a.spad_psum_writes * spad(pb, accel.spad_psum) * wf
+    )
+    glb_e = (
+        a.glb_ifmap_reads * glb(ib)
+        + a.glb_ifmap_writes * glb(ib) * wf
+        + a.glb_filter_reads * glb(wb)
+        + a.glb_filter_writes * glb(wb) * wf
+        + a.glb_psum_reads * glb(pb)
+        + a.glb_psum_writes * glb(pb) * wf
+    )
+    noc_e = (
+        a.noc_ifmap * float(table.noc_pj(ib))
+        + a.noc_filter * float(table.noc_pj(wb))
+        + a.noc_psum * float(table.noc_pj(pb))
+    )
+    dram_e = (a.dram_ifmap_reads + a.dram_ofmap_writes) * float(
+        table.dram_pj(ib)
+    ) + a.dram_filter_reads * float(table.dram_pj(wb))
+    return LevelEnergy(
+        mac=a.macs * table.mac_pj(accel.pe),
+        spad=spad_e,
+        noc=noc_e,
+        glb=glb_e,
+        dram=dram_e,
+        leakage=table.static_pj_per_pe_cycle * accel.pes * cycles,
+    )
+
+
+def design_ppa(
+    design: Design,
+    schedules: Sequence[LayerSchedule],
+    models: ModelSet,
+    base: EnergyTable | None = None,
+) -> DesignPPA:
+    """Area, power, fmax, latency and energy of a design from its schedules and PE models.
+
+    `schedules` give cycles and access counts (best from `characterized_schedules`, so the
+    mapping was chosen with the same energies); energies are re-costed with the design's
+    characterized table at its effective clock (module docstring).
+    """
+    accel = design.accelerator
+    features = accelerator_features(accel)
+    label = accel.pe.label
+    eff = effective_accelerator(accel, models)
+    table = energy_table_from_models(models, base, eff)
+    clock = eff.clock_mhz
+    layers = tuple(
+        LayerPPA(
+            layer=s.layer,
+            kind=s.kind,
+            cycles=s.cycles,
+            latency_s=s.cycles / (clock * 1e6),
+            macs=s.macs,
+            energy=layer_energy(s.accesses, s.cycles, eff, table),
+        )
+        for s in schedules
+    )
+    energy = LevelEnergy(
+        *(float(sum(layer.energy.as_tuple()[i] for layer in layers)) for i in range(6))
+    )
+    cycles = sum(layer.cycles for layer in layers)
+    latency = cycles / (clock * 1e6)
+    pe_area = predict(models.get(label, "area_um2"), features)
+    pes = accel.pes
+    return DesignPPA(
+        design=design.name,
+        pe=label,
+        pes=pes,
+        batch=design.batch,
+        pe_area_um2=pe_area,
+        pe_array_area_um2=pes * pe_area,
+        glb_area_um2=float(sram_area_um2(accel.glb_bytes)),
+        noc_area_um2=0.0,
+        clock_mhz=accel.clock_mhz,
+        fmax_mhz=predict(models.get(label, "fmax_mhz"), features),
+        effective_clock_mhz=clock,
+        pe_dynamic_mw=pes * predict(models.get(label, "energy_cycle_pj"), features) * clock * 1e-3,
+        glb_dynamic_mw=energy.glb / latency * 1e-9 if latency else 0.0,
+        leakage_mw=pes * predict(models.get(label, "leakage_mw"), features),
+        layers=layers,
+        energy=energy,
+        cycles=cycles,
+        latency_s=latency,
+        macs=sum(layer.macs for layer in layers),
+    )
+
+
+def build_ppa(
+    design: Design, models: ModelSet, base: EnergyTable | None = None
+) -> tuple[list[LayerSchedule], DesignPPA]:
+    """`characterized_schedules` then `design_ppa`: the build pipeline's PPA step."""
+    schedules = characterized_schedules(design, models, base)
+    return schedules, design_ppa(design, schedules, models, base)
+
+
+# --------------------------------------------------------------------------- vectorized
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _predict_by_label(
+    models: ModelSet, target: str, accelerators: Sequence[Accelerator]
+) -> FloatArray:
+    """One model prediction per accelerator, evaluated with `predict_many` per PE type."""
+    out = np.zeros(len(accelerators), dtype=np.float64)
+    labels = [a.pe.label for a in accelerators]
+    for label in sorted(set(labels)):
+        index = np.array([i for i, lab in enumerate(labels) if lab == label])
+        rows = [accelerator_features(accelerators[i]) for i in index]
+        arrays = {name: np.array([r[name] for r in rows]) for name in rows[0]}
+        out[index] = predict_many(models.get(label, target), arrays)
+    return out
+
+
+def explore_ppa(
+    accelerators: Sequence[Accelerator],
+    layers: Sequence[LayerShape],
+    batch: int,
+    objective: Objective,
+    models: ModelSet,
+    base: EnergyTable | None = None,
+) -> dict[str, np.ndarray]:
+    """`design_ppa` totals for many accelerators running one network, as arrays (designs,).
+
+    Keys: ``ok`` (every layer mapped; other entries are NaN where not), ``pe_area_um2``,
+    ``pe_array_area_um2``, ``glb_area_um2``, ``noc_area_um2``, ``area_um2``, ``fmax_mhz``,
+    ``effective_clock_mhz``, ``clock_exceeds_fmax``, ``pe_dynamic_mw``, ``glb_dynamic_mw``,
+    ``leakage_mw``, ``power_mw``, ``cycles``, ``latency_s``, ``macs``,
+    ``energy_<level>_pj`` for `LEVELS`, ``energy_pj``, ``energy_per_inference_pj``, ``gops``,
+    ``gops_per_mm2``, ``edp_j_s``; and (designs, layers) ``layer_cycles``,
+    ``layer_energy_pj``.
+
+    The engine takes one energy table per call and the static (leakage) entry depends on the
+    PE type, scratchpads and clock, so designs are evaluated in groups of equal tables.
+    """
+    n = len(accelerators)
+    if not n or not layers:
+        raise ValueError("explore_ppa needs at least one accelerator and one layer")
+    effective = [effective_accelerator(a, models) for a in accelerators]
+    tables = [energy_table_from_models(models, base, a) for a in effective]
+    groups: dict[EnergyTable, list[int]] = {}
+    table: EnergyTable
+    for i, table in enumerate(tables):
+        groups.setdefault(table, []).append(i)
+    raw: dict[str, np.ndarray] = {}
+    for table, members in groups.items():
+        part = evaluate(
+            accelerator_arrays([effective[i] for i in members]), layers, batch, objective, table
+        )
+        for name, value in part.items():
+            if name not in raw:
+                raw[name] = np.zeros((n, *value.shape[1:]), dtype=value.dtype)
+            raw[name][members] = value
+    ok = raw["ok"].all(axis=1)
+    clock = np.array([a.clock_mhz for a in effective], dtype=np.float64)
+    pes = np.array([a.pes for a in accelerators], dtype=np.float64)
+    out: dict[str, np.ndarray] = {"ok": np.asarray(ok)}
+    out["fmax_mhz"] = _predict_by_label(models, "fmax_mhz", accelerators)
+    out["effective_clock_mhz"] = clock
+    out["clock_exceeds_fmax"] = np.array([a.clock_mhz for a in accelerators]) > out["fmax_mhz"]
+    out["pe_area_um2"] = _predict_by_label(models, "area_um2", accelerators)
+    out["pe_array_area_um2"] = pes * out["pe_area_um2"]
+    out["glb_area_um2"] = np.asarray(
+        sram_area_um2(np.array([a.glb_bytes for a in accelerators])), dtype=np.float64
+    )
+    out["noc_area_um2"] = np.zeros(n)
+    out["area_um2"] = out["pe_array_area_um2"] + out["glb_area_um2"] + out["noc_area_um2"]
+    cycles = raw["cycles"].sum(axis=1)
+    latency = cycles / (clock * 1e6)
+    out["cycles"] = cycles
+    out["latency_s"] = latency
+    out["macs"] = raw["macs"].sum(axis=1)
+    total = np.zeros(n)
+    for level, engine_level in zip(LEVELS, ENERGY_LEVELS, strict=True):
+        value = raw[f"energy_{engine_level}_pj"].sum(axis=1)
+        out[f"energy_{level}_pj"] = value
+        total = total + value
+    out["energy_pj"] = total
+    out["energy_per_inference_pj"] = total / batch
+    cycle_pj = _predict_by_label(models, "energy_cycle_pj", accelerators)
+    out["pe_dynamic_mw"] = pes * cycle_pj * clock * 1e-3
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["glb_dynamic_mw"] = np.where(latency > 0, out["energy_glb_pj"] / latency * 1e-9, 0.0)
+        out["gops"] = np.where(latency > 0, OPS_PER_MAC * out["macs"] / latency * 1e-9, 0.0)
+    out["leakage_mw"] = pes * _predict_by_label(models, "leakage_mw", accelerators)
+    out["power_mw"] = out["pe_dynamic_mw"] + out["glb_dynamic_mw"] + out["leakage_mw"]
+    out["gops_per_mm2"] = out["gops"] / (out["area_um2"] * 1e-6)
+    out["edp_j_s"] = total * 1e-12 * latency
+    out["layer_cycles"] = raw["cycles"]
+    out["layer_energy_pj"] = raw["energy_pj"]
+    for name, value in out.items():
+        if name not in ("ok", "clock_exceeds_fmax") and value.ndim == 1:
+            out[name] = np.where(ok, value.astype(np.float64), np.nan)
+    return out
