@@ -23,15 +23,20 @@ from qappac.dataflow import (
     schedule_layer,
     schedule_table_md,
 )
+from qappac.executor import Executor
 from qappac.formats import fmt_bytes, fmt_int
 from qappac.ir import Design, Program
 from qappac.lower import load_program
+from qappac.ppa.models import ModelSet
 from qappac.report import render_report
 from qappac.shapes import layer_shapes
-from qappac.source import DesignError, DiagnosticSink, did_you_mean, note
+from qappac.source import DesignError, Diagnostic, DiagnosticSink, did_you_mean, note
 
 Outputs = dict[str, str]
 """Relative path -> file text: what a back end returns."""
+
+Files = dict[str, str] | dict[str, bytes] | dict[str, str | bytes]
+"""What `write_tree` accepts: text, or bytes for images."""
 
 
 @dataclass(frozen=True)
@@ -117,9 +122,7 @@ def select_designs(program: Program, name: str | None, path: str | Path) -> list
     raise DesignError([_plain_error(f"{path} has no design '{name}'{hint}")])
 
 
-def _plain_error(message: str):  # type: ignore[no-untyped-def]
-    from qappac.source import Diagnostic
-
+def _plain_error(message: str) -> Diagnostic:
     return Diagnostic("error", message)
 
 
@@ -131,7 +134,43 @@ def build(path: str | Path, options: Options) -> list[Path]:
     return [write_tree(options.out_dir / name, files) for name, files in rendered.items()]
 
 
-def write_tree(dest: Path, files: Outputs) -> Path:
+def default_models_path() -> Path:
+    """The PPA models that ship with qappac, fitted on the dataset beside them."""
+    return Path(__file__).resolve().parent / "ppa" / "data" / "models.json"
+
+
+def load_models(path: str | Path | None) -> ModelSet:
+    """The models at `path`, else the shipped defaults; a missing file is a user error."""
+    from qappac.ppa.models import load
+
+    target = Path(path) if path else default_models_path()
+    if not target.is_file():
+        raise DesignError([Diagnostic("error", f"cannot read PPA models '{target}': no such "
+                                      "file (qappac characterize, then qappac fit)")])
+    return load(target)
+
+
+def explore(path: str | Path, options: Options, name: str | None = None,
+            models_path: str | Path | None = None, executor: Executor | None = None,
+            ) -> list[Path]:
+    """Evaluate the explore blocks of `path` (or the one named) into `out_dir/<explore>/`."""
+    from qappac.explore import evaluate_space, explore_outputs
+
+    program = compile_file(path)
+    spaces = [e for e in program.explores if name is None or e.name == name]
+    if not spaces:
+        hint = did_you_mean(name, [e.name for e in program.explores]) if name else ""
+        what = f"no explore '{name}'{hint}" if name else "no explore block"
+        raise DesignError([Diagnostic("error", f"{path} has {what}")])
+    models = load_models(models_path)
+    rendered = {
+        space.name: explore_outputs(space, evaluate_space(space, models, executor))
+        for space in spaces
+    }
+    return [write_tree(options.out_dir / n, files) for n, files in rendered.items()]
+
+
+def write_tree(dest: Path, files: Files) -> Path:
     """Write `files` into a fresh folder and atomically replace `dest` with it."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
@@ -139,8 +178,12 @@ def write_tree(dest: Path, files: Outputs) -> Path:
         for rel in sorted(files):
             target = tmp / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            with open(target, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(files[rel])
+            content = files[rel]
+            if isinstance(content, bytes):
+                target.write_bytes(content)
+            else:
+                with open(target, "w", encoding="utf-8", newline="\n") as handle:
+                    handle.write(content)
         os.chmod(tmp, 0o755)
         old = None
         if dest.exists():

@@ -67,6 +67,15 @@ def make_parser() -> argparse.ArgumentParser:
     char.add_argument("--retry-failed", action="store_true",
                       help="run again the jobs that failed before")
 
+    exp = verbs.add_parser("explore", help="evaluate the design spaces of a .qa file")
+    exp.add_argument("file", metavar="FILE")
+    exp.add_argument("-o", "--out", default="out", metavar="DIR")
+    exp.add_argument("--name", metavar="NAME", help="only this explore block")
+    exp.add_argument("--models", metavar="JSON", help="PPA models (default: the shipped ones)")
+    exp.add_argument("--jobs", type=int, default=1, metavar="N",
+                     help="local worker processes (default: 1, in-process)")
+    exp.add_argument("--scheduler", metavar="ADDR", help="run on a Dask cluster")
+
     fit = verbs.add_parser("fit", help="fit polynomial PPA models to a dataset CSV")
     fit.add_argument("dataset", metavar="CSV")
     fit.add_argument("-o", "--out", required=True, metavar="JSON")
@@ -140,6 +149,21 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 f"{args.file} has no network '{args.name}'" + did_you_mean(args.name, networks),
             )])
         out.write(network_table(networks[args.name]) + "\n")
+        return EXIT_OK
+    if args.verb == "explore":
+        from qappac.executor import make_executor
+
+        options = pipeline.Options(out_dir=Path(args.out))
+        executor = None
+        if args.scheduler or args.jobs != 1:
+            executor = make_executor(args.jobs, args.scheduler)
+        try:
+            folders = pipeline.explore(args.file, options, args.name, args.models, executor)
+        finally:
+            if executor is not None:
+                executor.close()
+        for folder in folders:
+            err.write(f"wrote {folder}\n")
         return EXIT_OK
     if args.verb == "characterize":
         return _characterize(args, err)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import numpy.typing as npt
 
 from qappac.dataflow.energy import EnergyTable, default_energy_table
 from qappac.dataflow.geometry import folds_of, strip_rows, used_columns
@@ -74,14 +75,19 @@ class AcceleratorArrays:
     glb_bytes: np.ndarray
     dram_gb_per_s: np.ndarray
     clock_mhz: np.ndarray
+    static_pj_per_pe_cycle: np.ndarray | None = None
+    """Per-design static energy per PE per cycle; None: the energy table's one value."""
 
     @property
     def size(self) -> int:
         return len(self.pe)
 
 
-def accelerator_arrays(accelerators: Sequence[Accelerator]) -> AcceleratorArrays:
-    """Stack accelerators into arrays for `evaluate`."""
+def accelerator_arrays(
+    accelerators: Sequence[Accelerator], static_pj_per_pe_cycle: npt.ArrayLike | None = None
+) -> AcceleratorArrays:
+    """Stack accelerators into arrays for `evaluate`; `static_pj_per_pe_cycle` gives each
+    design its own static (leakage) energy instead of the energy table's single value."""
 
     def col(name: str, dtype: type) -> np.ndarray:
         return np.array([getattr(a, name) for a in accelerators], dtype=dtype)
@@ -96,6 +102,10 @@ def accelerator_arrays(accelerators: Sequence[Accelerator]) -> AcceleratorArrays
         glb_bytes=col("glb_bytes", I64),
         dram_gb_per_s=col("dram_gb_per_s", F64),
         clock_mhz=col("clock_mhz", F64),
+        static_pj_per_pe_cycle=(
+            None if static_pj_per_pe_cycle is None
+            else np.asarray(static_pj_per_pe_cycle, dtype=F64)
+        ),
     )
 
 
@@ -306,6 +316,8 @@ def designs_of(arrays: AcceleratorArrays, table: EnergyTable) -> Designs:
         glb_bits,
         arrays.rows * arrays.cols,
     )
+    if arrays.static_pj_per_pe_cycle is not None:
+        units["static"] = arrays.static_pj_per_pe_cycle * (arrays.rows * arrays.cols)
     return Designs(
         rows=arrays.rows,
         cols=arrays.cols,

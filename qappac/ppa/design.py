@@ -341,27 +341,19 @@ def explore_ppa(
     ``gops_per_mm2``, ``edp_j_s``; and (designs, layers) ``layer_cycles``,
     ``layer_energy_pj``.
 
-    The engine takes one energy table per call and the static (leakage) entry depends on the
-    PE type, scratchpads and clock, so designs are evaluated in groups of equal tables.
+    All designs share one characterized energy table; the static (leakage) energy, which
+    depends on each design's PE type, scratchpads and clock, goes in as a per-design array,
+    so the whole sweep is one vectorized `evaluate` call.
     """
     n = len(accelerators)
     if not n or not layers:
         raise ValueError("explore_ppa needs at least one accelerator and one layer")
     effective = [effective_accelerator(a, models) for a in accelerators]
-    tables = [energy_table_from_models(models, base, a) for a in effective]
-    groups: dict[EnergyTable, list[int]] = {}
-    table: EnergyTable
-    for i, table in enumerate(tables):
-        groups.setdefault(table, []).append(i)
-    raw: dict[str, np.ndarray] = {}
-    for table, members in groups.items():
-        part = evaluate(
-            accelerator_arrays([effective[i] for i in members]), layers, batch, objective, table
-        )
-        for name, value in part.items():
-            if name not in raw:
-                raw[name] = np.zeros((n, *value.shape[1:]), dtype=value.dtype)
-            raw[name][members] = value
+    table = energy_table_from_models(models, base)
+    leakage = _predict_by_label(models, "leakage_mw", effective)
+    clocks = np.array([a.clock_mhz for a in effective], dtype=np.float64)
+    static = leakage / clocks * 1e3  # as static_pj_per_pe_cycle, one design at a time
+    raw = evaluate(accelerator_arrays(effective, static), layers, batch, objective, table)
     ok = raw["ok"].all(axis=1)
     clock = np.array([a.clock_mhz for a in effective], dtype=np.float64)
     pes = np.array([a.pes for a in accelerators], dtype=np.float64)

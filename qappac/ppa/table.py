@@ -187,8 +187,9 @@ def energy_table_from_models(
     `base` supplies what is not characterized (NoC, write factor, the MAC formula of PE
     types without a model, the reference scratchpad size); default
     `default_energy_table()`. With `accelerator`, the static energy is its PE's leakage at
-    its clock and its PE type's MAC energy is predicted at its scratchpad depths; pass the
-    accelerator at the clock it really runs at (`min(clock, fmax)`).
+    its clock; pass the accelerator at the clock it really runs at (`min(clock, fmax)`).
+    Everything else is the same for every accelerator, so design sweeps share one table and
+    pass the static energies as an array (`explore_ppa`).
     """
     base = base or default_energy_table()
     spad_pj, spad_exp = fit_spad_law(models, base.spad_ref_bits, base.write_factor)
@@ -198,11 +199,9 @@ def energy_table_from_models(
         model = models.models[label].get("energy_mac_pj")
         if model is None:
             continue
-        if accelerator is not None and accelerator.pe.label == label:
-            features = accelerator_features(accelerator)
-        else:
-            features = pe_features(pe_of_label(label))
-        macs.append((label, predict(model, features)))
+        # The MAC is characterized on its own, apart from the scratchpads: predict it at the
+        # reference geometry, so that one table serves every design of a PE type.
+        macs.append((label, predict(model, pe_features(pe_of_label(label)))))
     static = (
         static_pj_per_pe_cycle(models, accelerator)
         if accelerator is not None
