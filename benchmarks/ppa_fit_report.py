@@ -1,0 +1,42 @@
+"""Fit quality of the shipped PPA models: k-fold CV R2 and MAPE per PE type and target,
+as a Markdown table (docs/validation.md quotes it).
+
+    python benchmarks/ppa_fit_report.py [models.json]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from qappac.build import default_models_path
+from qappac.ppa.models import load
+
+TARGETS = ("area_um2", "power_mw", "leakage_mw", "fmax_mhz", "energy_mac_pj",
+           "energy_spad_filter_pj")
+
+
+def main() -> None:
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else default_models_path()
+    models = load(path)
+    print(f"{path.name}: {models.rows} rows, dataset sha256 {models.dataset_sha256[:12]}\n")
+    print("| PE type | " + " | ".join(TARGETS) + " |")
+    print("|---|" + "---|" * len(TARGETS))
+    worst_r2, worst_mape = 1.0, 0.0
+    for pe in sorted(models.models):
+        cells = []
+        for target in TARGETS:
+            model = models.models[pe].get(target)
+            if model is None or not model.cv.r2:
+                cells.append("-")
+                continue
+            r2, mape = model.cv.r2_mean, model.cv.mape_mean
+            if target in ("area_um2", "power_mw"):
+                worst_r2, worst_mape = min(worst_r2, r2), max(worst_mape, mape)
+            cells.append(f"R2 {r2:.4f}, MAPE {mape:.2f}% (deg {model.degree})")
+        print(f"| {pe} | " + " | ".join(cells) + " |")
+    print(f"\narea and power, worst PE type: CV R2 {worst_r2:.4f}, MAPE {worst_mape:.2f}%")
+
+
+if __name__ == "__main__":
+    main()

