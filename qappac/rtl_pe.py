@@ -25,6 +25,7 @@ from qappac.numerics import (
     NumberFormat,
     format_of,
 )
+from qappac.resources import data_dir
 
 DEFAULT_MAX_ROW_LENGTH = 1024
 """Longest ifmap row (and stride) a PE accepts unless the caller asks for more."""
@@ -50,11 +51,8 @@ _KEYWORDS = frozenset(
 
 
 def backends_dir() -> Path:
-    """The ``backends`` folder: in an installed wheel (``qappac/backends``) or in a source
-    checkout (beside ``qappac/``). To move into the shared resource module."""
-    here = Path(__file__).resolve().parent
-    installed = here / "backends"
-    return installed if installed.is_dir() else here.parent / "backends"
+    """The ``backends`` folder of this installation (see `qappac.resources`)."""
+    return data_dir("backends")
 
 
 @lru_cache(maxsize=1)

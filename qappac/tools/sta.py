@@ -19,8 +19,7 @@ ignored. Its ``set_power_activity -pins`` command is broken in this version (it 
 undefined ``get_pins_error``), so pin activities go through ``sta::set_power_pin_activity``.
 It has no ``read_vcd``/``read_saif``.
 
-`ToolError` lives here until ``qappac.tools`` gets one shared definition (the Verilator
-wrapper defines its own); it names the log file kept on failure.
+Failures raise `qappac.tools.ToolError`, naming the log file kept on failure.
 """
 
 from __future__ import annotations
@@ -36,6 +35,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from qappac.tools import ToolError, ToolMissingError
+
 LIBERTY_ENV = "QAPPAC_LIBERTY"
 """Environment variable holding the path of the liberty (.lib, not .lib.gz) file."""
 
@@ -43,14 +44,6 @@ STA_ENV = "QAPPAC_STA"
 """Optional environment variable naming the ``sta`` binary (else ``sta`` on PATH)."""
 
 INSTALL_HINT = "OpenSTA is missing: apt-get install opensta (binary 'sta'), or set QAPPAC_STA"
-
-
-class ToolError(RuntimeError):
-    """An external tool failed; the message names its log file."""
-
-
-class ToolMissingError(ToolError):
-    """An external tool or input is not installed; the message says how to get it."""
 
 
 @dataclass(frozen=True)

