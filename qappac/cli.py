@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from qappac import __version__
-from qappac.source import DesignError, Diagnostic
+from qappac.source import DesignError, Diagnostic, DiagnosticSink
 
 EXIT_OK, EXIT_DESIGN, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 123
 
@@ -43,6 +43,8 @@ def make_parser() -> argparse.ArgumentParser:
     build.add_argument("--design", metavar="NAME", help="build only this design")
     build.add_argument("--no-src", action="store_true",
                        help="leave source locations out of generated files")
+    build.add_argument("--models", metavar="JSON",
+                       help="PPA models (default: the ones that ship with qappac)")
 
     show = verbs.add_parser("show", help="print a table about a definition")
     show.add_argument("what", choices=["network"])
@@ -66,6 +68,15 @@ def make_parser() -> argparse.ArgumentParser:
                       help="run on a Dask cluster, e.g. tcp://host:8786")
     char.add_argument("--retry-failed", action="store_true",
                       help="run again the jobs that failed before")
+
+    sim = verbs.add_parser("sim", help="simulate generated RTL against the numpy reference")
+    sim.add_argument("file", metavar="FILE")
+    sim.add_argument("--pe", action="store_true", required=True,
+                     help="simulate one PE of the accelerator (random primitives)")
+    sim.add_argument("--design", metavar="NAME",
+                     help="the design whose accelerator to simulate (default: the first)")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--primitives", type=int, default=200, metavar="N")
 
     exp = verbs.add_parser("explore", help="evaluate the design spaces of a .qa file")
     exp.add_argument("file", metavar="FILE")
@@ -132,8 +143,13 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_DESIGN if failed else EXIT_OK
     if args.verb == "build":
         options = pipeline.Options(out_dir=Path(args.out), design=args.design,
-                                   no_src=args.no_src)
-        for folder in pipeline.build(args.file, options):
+                                   no_src=args.no_src,
+                                   models=Path(args.models) if args.models else None)
+        sink = DiagnosticSink()
+        folders = pipeline.build(args.file, options, sink)
+        for diag in sink.sorted():
+            err.write(diag.render() + "\n")
+        for folder in folders:
             err.write(f"wrote {folder}\n")
         return EXIT_OK
     if args.verb == "show":
@@ -165,6 +181,8 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for folder in folders:
             err.write(f"wrote {folder}\n")
         return EXIT_OK
+    if args.verb == "sim":
+        return _simulate_pe(args, out, err)
     if args.verb == "characterize":
         return _characterize(args, err)
     if args.verb == "fit":
@@ -184,6 +202,31 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _error(message: str) -> Diagnostic:
     return Diagnostic("error", message)
+
+
+def _simulate_pe(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from qappac import build as pipeline
+    from qappac.sim_pe import describe, simulate_accelerator_pe
+    from qappac.tools import ToolMissingError
+
+    program = pipeline.compile_file(args.file)
+    if program.designs:
+        accel = pipeline.select_designs(program, args.design, args.file)[0].accelerator
+    elif program.accelerators and args.design is None:
+        accel = program.accelerators[0]
+    else:
+        raise DesignError([_error(f"{args.file} defines no design or accelerator to simulate")])
+    try:
+        result = simulate_accelerator_pe(accel, seed=args.seed, n_primitives=args.primitives)
+    except ToolMissingError as exc:
+        err.write(f"qappac: error: {exc}\n")
+        return EXIT_USAGE
+    out.write(describe(result) + "\n")
+    if not result.ok or result.cycles != result.expected_cycles:
+        err.write("qappac: internal error: the simulated PE disagrees with the reference; "
+                  f"please report it with the spec and --seed {args.seed}\n")
+        return EXIT_INTERNAL
+    return EXIT_OK
 
 
 def _characterize(args: argparse.Namespace, err: TextIO) -> int:
