@@ -21,12 +21,17 @@ import argparse
 import itertools
 import sys
 import time
+from pathlib import Path
 
+from qappac.build import compile_file
 from qappac.dataflow import accelerator_arrays, evaluate
 from qappac.dataflow.geometry import strip_rows
 from qappac.dataflow.search import candidate_table
-from qappac.ir import FC, Accelerator, Add, Conv, Network, PEType, Pool, Shape
+from qappac.ir import Accelerator, PEType, Program
+from qappac.numerics import format_of
 from qappac.shapes import layer_shapes
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PES = (
     PEType(family="fp", act_bits=32, weight_bits=32),
@@ -38,106 +43,10 @@ PES = (
 ARRAYS = ((8, 8), (12, 14), (14, 12), (16, 16), (32, 32))
 
 
-def resnet50() -> Network:
-    """ResNet-50 (v1.5: stride on the 3x3 convolution), 224 x 224 input."""
-    layers: list[Conv | FC | Pool | Add] = [
-        Conv(
-            name="conv1",
-            inputs=("input",),
-            out_channels=64,
-            kernel_h=7,
-            kernel_w=7,
-            stride=2,
-            pad=3,
-            relu=True,
-        ),
-        Pool(name="pool1", inputs=("conv1",), op="max", kernel=3, stride=2, pad=1),
-    ]
-    x = "pool1"
-    for stage, (blocks, width) in enumerate(zip((3, 4, 6, 3), (64, 128, 256, 512), strict=True)):
-        for b in range(blocks):
-            stride = 2 if b == 0 and stage > 0 else 1
-            p = f"s{stage}b{b}."
-            layers += [
-                Conv(
-                    name=p + "a",
-                    inputs=(x,),
-                    out_channels=width,
-                    kernel_h=1,
-                    kernel_w=1,
-                    relu=True,
-                ),
-                Conv(
-                    name=p + "b",
-                    inputs=(p + "a",),
-                    out_channels=width,
-                    kernel_h=3,
-                    kernel_w=3,
-                    stride=stride,
-                    pad=1,
-                    relu=True,
-                ),
-                Conv(
-                    name=p + "c", inputs=(p + "b",), out_channels=4 * width, kernel_h=1, kernel_w=1
-                ),
-            ]
-            skip = x
-            if b == 0:
-                layers.append(
-                    Conv(
-                        name=p + "down",
-                        inputs=(x,),
-                        out_channels=4 * width,
-                        kernel_h=1,
-                        kernel_w=1,
-                        stride=stride,
-                    )
-                )
-                skip = p + "down"
-            layers.append(Add(name=p + "add", inputs=(p + "c", skip), relu=True))
-            x = p + "add"
-    layers += [
-        Pool(name="avgpool", inputs=(x,), op="avg", global_=True),
-        FC(name="fc", inputs=("avgpool",), out_features=1000),
-    ]
-    return Network(name="resnet50", input=Shape(c=3, h=224, w=224), layers=tuple(layers))
+def bundled(spec: str) -> Program:
+    return compile_file(ROOT / "specs" / spec)
 
 
-def alexnet() -> Network:
-    """AlexNet CONV1-5, the grouped 227 x 227 version Eyeriss ran (max pools between)."""
-
-    def conv(name: str, src: str, m: int, k: int, **kw: int) -> Conv:
-        return Conv(
-            name=name, inputs=(src,), out_channels=m, kernel_h=k, kernel_w=k, relu=True, **kw
-        )
-
-    return Network(
-        name="alexnet",
-        input=Shape(c=3, h=227, w=227),
-        layers=(
-            conv("conv1", "input", 96, 11, stride=4),
-            Pool(name="pool1", inputs=("conv1",), op="max", kernel=3, stride=2),
-            conv("conv2", "pool1", 256, 5, pad=2, groups=2),
-            Pool(name="pool2", inputs=("conv2",), op="max", kernel=3, stride=2),
-            conv("conv3", "pool2", 384, 3, pad=1),
-            conv("conv4", "conv3", 384, 3, pad=1, groups=2),
-            conv("conv5", "conv4", 256, 3, pad=1, groups=2),
-        ),
-    )
-
-
-EYERISS = Accelerator(
-    name="eyeriss",
-    pe=PEType(family="int", act_bits=16, weight_bits=16),
-    rows=12,
-    cols=14,
-    spad_ifmap=12,
-    spad_filter=224,
-    spad_psum=24,
-    glb_bytes=108 * 1024,
-    dram_gb_per_s=1.0,
-    clock_mhz=200.0,
-)
 # JSSC 2017, AlexNet at batch 4 and 200 MHz: active PEs, latency (ms), GLB and DRAM accesses
 # (MB). Entered by hand from the paper's results table.
 PUBLISHED = {
@@ -152,13 +61,10 @@ PUBLISHED = {
 def eyeriss_table(objective: str) -> str:
     """The modeled-vs-published Markdown table of docs/validation.md."""
     from qappac.dataflow import schedule
-    from qappac.ir import Design
-    from qappac.numerics import format_of
 
-    fmt = format_of(EYERISS.pe)
-    design = Design(
-        name="eyeriss", accelerator=EYERISS, network=alexnet(), batch=4, objective=objective
-    )  # type: ignore[arg-type]
+    base = next(d for d in bundled("eyeriss.qa").designs if d.name == "eyeriss_alexnet")
+    design = base.model_copy(update={"objective": objective})
+    fmt = format_of(design.accelerator.pe)
     lines = [
         "| layer | mapping: set, strips, n p q r t, m | active PEs (pub.) | latency ms (pub.) "
         "| GLB MB (pub.) | GLB MB at 16-bit psums | DRAM MB (pub.) |",
@@ -223,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.eyeriss:
         print(eyeriss_table(args.objective))
         return 0
-    layers = layer_shapes(resnet50())
+    layers = layer_shapes(bundled("networks/resnet50.qa").networks[0])
     accelerators = design_space()
     evaluations = len(accelerators) * len(layers)
     best = 0.0

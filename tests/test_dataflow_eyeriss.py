@@ -9,48 +9,19 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import SPECS
+
+from qappac.build import compile_file
 from qappac.dataflow import schedule
-from qappac.ir import Accelerator, Conv, Design, Network, PEType, Pool, Shape
-
-
-def alexnet_convs() -> Network:
-    def conv(name: str, src: str, m: int, k: int, **kw: int) -> Conv:
-        return Conv(
-            name=name, inputs=(src,), out_channels=m, kernel_h=k, kernel_w=k, relu=True, **kw
-        )
-
-    return Network(
-        name="alexnet",
-        input=Shape(c=3, h=227, w=227),
-        layers=(
-            conv("conv1", "input", 96, 11, stride=4),
-            Pool(name="pool1", inputs=("conv1",), op="max", kernel=3, stride=2),
-            conv("conv2", "pool1", 256, 5, pad=2, groups=2),
-            Pool(name="pool2", inputs=("conv2",), op="max", kernel=3, stride=2),
-            conv("conv3", "pool2", 384, 3, pad=1),
-            conv("conv4", "conv3", 384, 3, pad=1, groups=2),
-            conv("conv5", "conv4", 256, 3, pad=1, groups=2),
-        ),
-    )
-
-
-EYERISS = Accelerator(
-    name="eyeriss",
-    pe=PEType(family="int", act_bits=16, weight_bits=16),
-    rows=12,
-    cols=14,
-    spad_ifmap=12,
-    spad_filter=224,
-    spad_psum=24,
-    glb_bytes=108 * 1024,
-    dram_gb_per_s=1.0,
-    clock_mhz=200.0,
-)
 
 
 @pytest.fixture(scope="module")
 def alexnet() -> dict[str, object]:
-    design = Design(name="eyeriss", accelerator=EYERISS, network=alexnet_convs(), batch=4)
+    # The bundled spec of the chip (specs/eyeriss.qa): one home for its parameters and for
+    # the network it ran.
+    program = compile_file(SPECS / "eyeriss.qa")
+    design = next(d for d in program.designs if d.name == "eyeriss_alexnet")
+    assert design.batch == 4
     return {s.layer: s for s in schedule(design)}
 
 
