@@ -4,7 +4,7 @@ each design's scratchpads can hold the smallest row-stationary primitive of ever
 from __future__ import annotations
 
 from qappac.ir import Design, Program
-from qappac.numerics import format_of
+from qappac.numerics import format_of, format_problem
 from qappac.shapes import infer_shapes, layer_shapes
 from qappac.source import DiagnosticSink, note
 
@@ -17,10 +17,35 @@ def check_program(program: Program, sink: DiagnosticSink) -> None:
         infer_shapes(network, sink)
         if len(sink.diagnostics) > before:
             broken.add(network.name)
+    bad_pes = check_number_formats(program, sink)
     reported: set[tuple[str, str, str]] = set()
     for design in program.designs:
-        if design.network.name not in broken:
+        if design.network.name not in broken and design.accelerator.name not in bad_pes:
             check_scratchpads(design, sink, reported)
+
+
+def check_number_formats(program: Program, sink: DiagnosticSink) -> set[str]:
+    """PE types whose widths `qappac.numerics` rejects (e.g. an accumulator narrower than the
+    product), reported where they are written; returns the accelerators that have one."""
+    bad = set()
+    for acc in program.accelerators:
+        problem = format_problem(acc.pe)
+        if problem is not None:
+            bad.add(acc.name)
+            sink.error(_format_message(acc.pe.label, problem), acc.span_of("pe"))
+    for explore in program.explores:
+        for axis in explore.axes:
+            if axis.kind != "pe":
+                continue
+            for pe in axis.values:
+                problem = format_problem(pe)
+                if problem is not None:
+                    sink.error(_format_message(pe.label, problem), pe.span or axis.span)
+    return bad
+
+
+def _format_message(label: str, problem: str) -> str:
+    return f"invalid PE type '{label}': {problem.split(': ', 1)[-1]}"
 
 
 def check_scratchpads(
