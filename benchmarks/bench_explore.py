@@ -33,8 +33,10 @@ def main() -> None:
     front = time.perf_counter() - start
     designs = len(expand(explore))
     pairs = designs * len(explore.networks)
-    print(f"front end + models: {front:.2f} s; {designs} designs x "
-          f"{len(explore.networks)} networks = {pairs} evaluations")
+    print(
+        f"front end + models: {front:.2f} s; {designs} designs x "
+        f"{len(explore.networks)} networks = {pairs} evaluations"
+    )
     for run in range(args.repeat):
         candidate_table.cache_clear()  # cold mapping caches every run
         strip_rows.cache_clear()
@@ -46,9 +48,11 @@ def main() -> None:
             write_tree(Path(tmp) / explore.name, outputs)
         total = time.perf_counter() - start
         valid = sum(r["valid"] for r in rows)
-        print(f"run {run}: evaluation {evaluated:.2f} s ({pairs / evaluated:,.0f} design x "
-              f"network per s, {designs / evaluated:,.0f} designs per s); with CSVs, report "
-              f"and plots {total:.2f} s; {valid} of {pairs} valid")
+        print(
+            f"run {run}: evaluation {evaluated:.2f} s ({pairs / evaluated:,.0f} design x "
+            f"network per s, {designs / evaluated:,.0f} designs per s); with CSVs, report "
+            f"and plots {total:.2f} s; {valid} of {pairs} valid"
+        )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Front-end speed: parse + lower + check of every bundled spec, best of N runs.
 
-    python benchmarks/bench_frontend.py [--repeat N]
+python benchmarks/bench_frontend.py [--repeat N]
 """
 
 from __future__ import annotations

@@ -12,8 +12,14 @@ from pathlib import Path
 from qappac.build import default_models_path
 from qappac.ppa.models import load
 
-TARGETS = ("area_um2", "power_mw", "leakage_mw", "fmax_mhz", "energy_mac_pj",
-           "energy_spad_filter_pj")
+TARGETS = (
+    "area_um2",
+    "power_mw",
+    "leakage_mw",
+    "fmax_mhz",
+    "energy_mac_pj",
+    "energy_spad_filter_pj",
+)
 
 
 def main() -> None:

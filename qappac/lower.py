@@ -312,9 +312,7 @@ class _Lowerer:
         span = span_of(file, token)
         if len(numbers) != count:
             shape = " x ".join(["N"] * count)
-            self.sink.error(
-                f"{what} takes {count} dimensions ({shape}), got {len(numbers)}", span
-            )
+            self.sink.error(f"{what} takes {count} dimensions ({shape}), got {len(numbers)}", span)
             return None
         names = _DIM_NAMES.get((what, count), [f"dimension {i + 1}" for i in range(count)])
         parts = []
@@ -359,8 +357,9 @@ class _Lowerer:
             return None
         if not value <= MAX_QUANTITY:  # also catches inf from absurdly long numbers
             base = _BASE_UNIT.get(what, "base units")
-            self.sink.error(f"{what} must be at most {MAX_QUANTITY:.0e} (in {base})",
-                            span_of(file, tree))
+            self.sink.error(
+                f"{what} must be at most {MAX_QUANTITY:.0e} (in {base})", span_of(file, tree)
+            )
             return None
         return value
 
@@ -401,8 +400,8 @@ class _Lowerer:
             return None
         else:
             self.sink.error(
-                f"unknown PE type '{name}'" + (did_you_mean(name, _PE_NAMES) or
-                f" (one of {', '.join(_PE_NAMES)})"),
+                f"unknown PE type '{name}'"
+                + (did_you_mean(name, _PE_NAMES) or f" (one of {', '.join(_PE_NAMES)})"),
                 span_of(file, name_token),
             )
             return None
@@ -480,12 +479,16 @@ class _Lowerer:
             else:
                 values = {k: v for k, (v, _) in fields.items() if k != "array"}
                 values["rows"], values["cols"] = fields["array"][0]
-                spans = tuple(sorted(
-                    ((k if k != "array" else "rows"), s) for k, (_, s) in fields.items()
-                ))
+                spans = tuple(
+                    sorted(((k if k != "array" else "rows"), s) for k, (_, s) in fields.items())
+                )
                 result = self.build(
-                    ir.Accelerator, span_of(file, tree), f"accelerator '{name}'",
-                    name=name, field_spans=spans, **values,
+                    ir.Accelerator,
+                    span_of(file, tree),
+                    f"accelerator '{name}'",
+                    name=name,
+                    field_spans=spans,
+                    **values,
                 )
         self.accelerators[name] = result
         return result
@@ -530,7 +533,10 @@ class _Lowerer:
         return result
 
     def _inherit(
-        self, name: str, parent_token: Any, file: SourceFile,
+        self,
+        name: str,
+        parent_token: Any,
+        file: SourceFile,
         fields: dict[str, tuple[Any, Span]],
     ) -> bool:
         """Copy the parent's fields into `fields`; False if the parent is unknown or broken.
@@ -546,7 +552,7 @@ class _Lowerer:
             )
             return False
         if parent in self._resolving:
-            chain = " -> ".join([*self._resolving[self._resolving.index(parent):], parent])
+            chain = " -> ".join([*self._resolving[self._resolving.index(parent) :], parent])
             self.sink.error(f"'extends' cycle: {chain}", pspan)
             return False
         inherited = self.accelerator_fields(parent)
@@ -566,8 +572,8 @@ class _Lowerer:
             which, size = stmt.children
             if str(which) not in _SPADS:
                 self.sink.error(
-                    f"unknown scratchpad '{which}'" + (did_you_mean(str(which), _SPADS) or
-                    " (one of ifmap, filter, psum)"),
+                    f"unknown scratchpad '{which}'"
+                    + (did_you_mean(str(which), _SPADS) or " (one of ifmap, filter, psum)"),
                     span_of(file, which),
                 )
                 return None, None
@@ -593,9 +599,7 @@ class _Lowerer:
         self.networks[name] = result
         return result
 
-    def ref(
-        self, token: Any, file: SourceFile, kind: str, table: dict[str, Any]
-    ) -> str | None:
+    def ref(self, token: Any, file: SourceFile, kind: str, table: dict[str, Any]) -> str | None:
         name = str(token)
         if name not in table:
             self.sink.error(
@@ -619,8 +623,9 @@ class _Lowerer:
             span = span_of(file, stmt)
             if key in seen:
                 self.sink.error(
-                    f"'{key}' is set twice in design '{name}'", span, note("first set here",
-                    seen[key])
+                    f"'{key}' is set twice in design '{name}'",
+                    span,
+                    note("first set here", seen[key]),
                 )
                 ok = False
                 continue
@@ -641,8 +646,12 @@ class _Lowerer:
         if accelerator is None or network is None:
             return None
         return self.build(  # type: ignore[no-any-return]
-            ir.Design, span_of(file, tree), f"design '{name}'", name=name,
-            accelerator=accelerator, network=network,
+            ir.Design,
+            span_of(file, tree),
+            f"design '{name}'",
+            name=name,
+            accelerator=accelerator,
+            network=network,
             **{k: v for k, v in values.items() if k in ("batch", "objective")},
         )
 
@@ -658,8 +667,8 @@ class _Lowerer:
         objectives = ("energy", "latency", "edp")
         if str(token) not in objectives:
             self.sink.error(
-                f"unknown objective '{token}'" + (did_you_mean(str(token), objectives) or
-                " (one of energy, latency, edp)"),
+                f"unknown objective '{token}'"
+                + (did_you_mean(str(token), objectives) or " (one of energy, latency, edp)"),
                 span_of(file, token),
             )
             return "objective", None
@@ -686,7 +695,8 @@ class _Lowerer:
                 if key in axis_spans:
                     said = " ".join(str(t) for t in stmt.children[:2] if t is not None)
                     self.sink.error(
-                        f"'{said}' is varied twice in explore '{name}'", span,
+                        f"'{said}' is varied twice in explore '{name}'",
+                        span,
                         note("first varied here", axis_spans[key]),
                     )
                     ok = False
@@ -696,8 +706,9 @@ class _Lowerer:
                 continue
             value: Any
             if stmt.data == "base_stmt":
-                key, value = "base", self.ref(
-                    stmt.children[0], file, "accelerator", self.defs.accelerators
+                key, value = (
+                    "base",
+                    self.ref(stmt.children[0], file, "accelerator", self.defs.accelerators),
                 )
             elif stmt.data == "networks_stmt":
                 key = "networks"
@@ -710,7 +721,8 @@ class _Lowerer:
                 key, value = self.run_option(stmt, file)
             if key in seen:
                 self.sink.error(
-                    f"'{key}' is set twice in explore '{name}'", span,
+                    f"'{key}' is set twice in explore '{name}'",
+                    span,
                     note("first set here", seen[key]),
                 )
                 ok = False
@@ -732,8 +744,13 @@ class _Lowerer:
         if base is None or any(n is None for n in networks):
             return None
         return self.build(  # type: ignore[no-any-return]
-            ir.Explore, span_of(file, tree), f"explore '{name}'", name=name, base=base,
-            networks=tuple(networks), axes=tuple(axes),
+            ir.Explore,
+            span_of(file, tree),
+            f"explore '{name}'",
+            name=name,
+            base=base,
+            networks=tuple(networks),
+            axes=tuple(axes),
             **{k: v for k, v in values.items() if k in ("batch", "objective")},
         )
 
@@ -769,17 +786,20 @@ class _Lowerer:
     def axis_values(self, param: str, choices: list[Any], file: SourceFile) -> list[Any] | None:
         convert: Callable[[Any], Any]
         if param == "pe":
+
             def convert(item: Any) -> Any:
                 if isinstance(item, Tree) and item.data == "pe_type":
                     return self.pe_type(item, file)
                 return self._wrong_choice(item, file, "a PE type")
         elif param == "array":
+
             def convert(item: Any) -> Any:
                 if isinstance(item, Token) and item.type == "DIMS":
                     dims = self.dims(item, file, 2, "array")
                     return tuple(dims) if dims else None
                 return self._wrong_choice(item, file, "an array shape like 12 x 14")
         elif param == "spad":
+
             def convert(item: Any) -> Any:
                 if isinstance(item, Token) and item.type == "NUMBER":
                     return self.integer(item, file, "scratchpad size in words", 1)
@@ -822,6 +842,7 @@ class _Lowerer:
         step = str(step_token)
         span = span_of(file, step_token)
         if high < low:
+
             def said(item: Any) -> str:
                 part = span_of(file, item)
                 return " ".join(file.text[part.start : part.end].split())
@@ -929,8 +950,12 @@ class _NetworkExpander:
         if not self.ok or input_shape is None:
             return None
         return self.lowerer.build(  # type: ignore[no-any-return]
-            ir.Network, span_of(self.file, tree), f"network '{self.name}'", name=self.name,
-            input=input_shape, layers=tuple(self.layers),
+            ir.Network,
+            span_of(self.file, tree),
+            f"network '{self.name}'",
+            name=self.name,
+            input=input_shape,
+            layers=tuple(self.layers),
         )
 
     def error(self, message: str, span: Span, *notes: Any) -> None:
@@ -1012,14 +1037,17 @@ class _NetworkExpander:
                 str(layer_tree.children[0]), span_of(block_file, layer_tree)
             )
         for layer_tree in body:
+
             def lookup(ref: str, local: dict[str, str] = local) -> str | None:
                 return local.get(ref)
 
             layer = self.layer(layer_tree, block_file, bound, bname, f"{inst}.", last, lookup)
             lname = str(layer_tree.children[0])
             if lname == "in":
-                self.error("'in' names a block's input and cannot name a layer",
-                           span_of(block_file, layer_tree.children[0]))
+                self.error(
+                    "'in' names a block's input and cannot name a layer",
+                    span_of(block_file, layer_tree.children[0]),
+                )
                 continue
             if lname in local and lname != "in":
                 self.error(
@@ -1034,8 +1062,10 @@ class _NetworkExpander:
         if not body:
             self.error(f"block '{bname}' has no layers", span_of(block_file, block_tree))
         if inst in self.aliases or inst == ir.NETWORK_INPUT:
-            self.error(f"duplicate layer '{inst}' in network '{self.name}'",
-                       span_of(self.file, inst_token))
+            self.error(
+                f"duplicate layer '{inst}' in network '{self.name}'",
+                span_of(self.file, inst_token),
+            )
         self.aliases[inst] = last
         self.defined.setdefault(inst, span_of(self.file, stmt))
         return last
@@ -1077,8 +1107,9 @@ class _NetworkExpander:
                     elif flag in ("relu", "global"):
                         message = f"{kind} layers have no option '{flag}'"
                     else:
-                        message = (f"{kind} layers have no option '{flag}'"
-                                   + did_you_mean(flag, allowed | _LAYER_ATTRS[kind]))
+                        message = f"{kind} layers have no option '{flag}'" + did_you_mean(
+                            flag, allowed | _LAYER_ATTRS[kind]
+                        )
                     self.error(message, aspan)
                     ok = False
                 elif flag in flags:
@@ -1097,8 +1128,9 @@ class _NetworkExpander:
                 ok = False
                 continue
             if key in attrs:
-                self.error(f"'{key}' is given twice", aspan,
-                           note("first given here", attrs[key][1]))
+                self.error(
+                    f"'{key}' is given twice", aspan, note("first given here", attrs[key][1])
+                )
                 ok = False
                 continue
             tokens = [v.children[0] for v in values]
@@ -1116,9 +1148,7 @@ class _NetworkExpander:
             for field in _ATTR_FIELDS[kind].get(key, (key,))
         }
         if "global" in flags:
-            located["global_"] = next(
-                span_of(file, a) for a in rest if a.data == "global_flag"
-            )
+            located["global_"] = next(span_of(file, a) for a in rest if a.data == "global_flag")
         field_spans = tuple(sorted(located.items()))
 
         def number(key: str, default: int | None, minimum: int, dims: int = 1) -> Any:
@@ -1128,13 +1158,16 @@ class _NetworkExpander:
                 return default
             token = attrs[key][0][0]
             depthwise = key == "groups" and str(token) == "depthwise"
-            if token.type == "NAME" and block is not None and not (
-                depthwise and str(token) not in bound
+            if (
+                token.type == "NAME"
+                and block is not None
+                and not (depthwise and str(token) not in bound)
             ):
                 if str(token) not in bound:
                     self.error(
                         f"unknown parameter '{token}' in block '{block}'"
-                        + did_you_mean(str(token), bound), span_of(file, token),
+                        + did_you_mean(str(token), bound),
+                        span_of(file, token),
                     )
                     return None
                 token = bound[str(token)]
@@ -1150,8 +1183,7 @@ class _NetworkExpander:
                     self.error(f"{key} must be at least {minimum}", span_of(file, token))
                     return None
                 if max(parts) > MAX_INTEGER:
-                    self.error(f"{key} must be at most {MAX_INTEGER}",
-                               span_of(file, token))
+                    self.error(f"{key} must be at most {MAX_INTEGER}", span_of(file, token))
                     return None
                 return tuple(parts)
             if token.type == "NAME" and key == "groups" and str(token) == "depthwise":
@@ -1173,8 +1205,10 @@ class _NetworkExpander:
                     return None
                 resolved = lookup(str(token))
                 if resolved is None and str(token) == str(name_token):
-                    self.error(f"layer '{token}' cannot take its own output as input",
-                               span_of(file, token))
+                    self.error(
+                        f"layer '{token}' cannot take its own output as input",
+                        span_of(file, token),
+                    )
                     return None
                 later = (self.block_declared if block else self.declared).get(str(token))
                 if resolved is None and later is not None and later.start > span.start:
@@ -1187,7 +1221,7 @@ class _NetworkExpander:
                     return None
                 if resolved is None:
                     where = f"block '{block}'" if block else f"network '{self.name}'"
-                    candidates = (["in"] if block else [ir.NETWORK_INPUT])
+                    candidates = ["in"] if block else [ir.NETWORK_INPUT]
                     self.error(
                         f"unknown layer '{token}' in {where}"
                         + did_you_mean(str(token), [*candidates, *self._visible(block, lookup)]),
@@ -1202,12 +1236,19 @@ class _NetworkExpander:
             if len(sources) < 2:
                 self.error(f"add layer '{name}' needs from= two or more layers", span)
                 return None
-            return self.lowerer.build(ir.Add, span, f"layer '{name}'", name=name,
-                                      field_spans=field_spans, inputs=sources,
-                                      relu="relu" in flags)
+            return self.lowerer.build(
+                ir.Add,
+                span,
+                f"layer '{name}'",
+                name=name,
+                field_spans=field_spans,
+                inputs=sources,
+                relu="relu" in flags,
+            )
         if len(sources) != 1:
-            self.error(f"{kind} layer '{name}' takes one input (from= names one layer)",
-                       attrs["from"][1])
+            self.error(
+                f"{kind} layer '{name}' takes one input (from= names one layer)", attrs["from"][1]
+            )
             return None
         if kind == "conv":
             out = number("out", None, 1)
@@ -1219,9 +1260,18 @@ class _NetworkExpander:
                 self.ok = False
                 return None
             return self.lowerer.build(
-                ir.Conv, span, f"layer '{name}'", name=name, field_spans=field_spans,
-                inputs=sources, out_channels=out,
-                kernel_h=kernel[0], kernel_w=kernel[1], stride=stride, pad=pad, groups=groups,
+                ir.Conv,
+                span,
+                f"layer '{name}'",
+                name=name,
+                field_spans=field_spans,
+                inputs=sources,
+                out_channels=out,
+                kernel_h=kernel[0],
+                kernel_w=kernel[1],
+                stride=stride,
+                pad=pad,
+                groups=groups,
                 relu="relu" in flags,
             )
         if kind == "fc":
@@ -1229,9 +1279,16 @@ class _NetworkExpander:
             if out is None:
                 self.ok = False
                 return None
-            return self.lowerer.build(ir.FC, span, f"layer '{name}'", name=name,
-                                      field_spans=field_spans, inputs=sources,
-                                      out_features=out, relu="relu" in flags)
+            return self.lowerer.build(
+                ir.FC,
+                span,
+                f"layer '{name}'",
+                name=name,
+                field_spans=field_spans,
+                inputs=sources,
+                out_features=out,
+                relu="relu" in flags,
+            )
         glob = "global" in flags
         if glob and any(k in attrs for k in ("kernel", "stride", "pad")):
             self.error("a global pool takes no kernel, stride or pad", span)
@@ -1243,9 +1300,17 @@ class _NetworkExpander:
             self.ok = False
             return None
         return self.lowerer.build(
-            ir.Pool, span, f"layer '{name}'", name=name, field_spans=field_spans,
-            inputs=sources, op=op,
-            kernel=kernel, stride=stride, pad=pad, global_=glob,
+            ir.Pool,
+            span,
+            f"layer '{name}'",
+            name=name,
+            field_spans=field_spans,
+            inputs=sources,
+            op=op,
+            kernel=kernel,
+            stride=stride,
+            pad=pad,
+            global_=glob,
         )
 
     def _visible(self, block: str | None, lookup: Callable[[str], str | None]) -> Iterator[str]:

@@ -122,15 +122,44 @@ def _infer_one(layer, inputs, network, err, spans) -> LayerShape | None:  # type
             return None
         E, F = _out(x.h, R, layer.stride, layer.pad), _out(x.w, S, layer.stride, layer.pad)
         return LayerShape(
-            layer.name, "conv", layer.inputs, x, Shape(c=layer.out_channels, h=E, w=F),
-            x.c, x.h, x.w, layer.out_channels, E, F, R, S, layer.stride, layer.pad, groups,
+            layer.name,
+            "conv",
+            layer.inputs,
+            x,
+            Shape(c=layer.out_channels, h=E, w=F),
+            x.c,
+            x.h,
+            x.w,
+            layer.out_channels,
+            E,
+            F,
+            R,
+            S,
+            layer.stride,
+            layer.pad,
+            groups,
             layer.relu,
         )
     if isinstance(layer, FC):
         C = x.c * x.h * x.w
         return LayerShape(
-            layer.name, "fc", layer.inputs, x, Shape(c=layer.out_features, h=1, w=1),
-            C, 1, 1, layer.out_features, 1, 1, 1, 1, 1, 0, 1, layer.relu,
+            layer.name,
+            "fc",
+            layer.inputs,
+            x,
+            Shape(c=layer.out_features, h=1, w=1),
+            C,
+            1,
+            1,
+            layer.out_features,
+            1,
+            1,
+            1,
+            1,
+            1,
+            0,
+            1,
+            layer.relu,
         )
     if isinstance(layer, Pool):
         if layer.global_:
@@ -146,13 +175,30 @@ def _infer_one(layer, inputs, network, err, spans) -> LayerShape | None:  # type
             )
             return None
         if pad * 2 > k_h:
-            err(f"padding {pad} of '{layer.name}' is more than half its window",
-                layer.span_of("pad"))
+            err(
+                f"padding {pad} of '{layer.name}' is more than half its window",
+                layer.span_of("pad"),
+            )
             return None
         E, F = _out(x.h, k_h, stride, pad), _out(x.w, k_w, stride, pad)
         return LayerShape(
-            layer.name, "pool", layer.inputs, x, Shape(c=x.c, h=E, w=F),
-            x.c, x.h, x.w, x.c, E, F, k_h, k_w, stride, pad, x.c, False,
+            layer.name,
+            "pool",
+            layer.inputs,
+            x,
+            Shape(c=x.c, h=E, w=F),
+            x.c,
+            x.h,
+            x.w,
+            x.c,
+            E,
+            F,
+            k_h,
+            k_w,
+            stride,
+            pad,
+            x.c,
+            False,
         )
     assert isinstance(layer, Add)
     for ref, other in zip(layer.inputs[1:], inputs[1:], strict=True):
@@ -166,7 +212,22 @@ def _infer_one(layer, inputs, network, err, spans) -> LayerShape | None:  # type
             )
             return None
     return LayerShape(
-        layer.name, "add", layer.inputs, x, x, x.c, x.h, x.w, x.c, x.h, x.w, 1, 1, 1, 0, 1,
+        layer.name,
+        "add",
+        layer.inputs,
+        x,
+        x,
+        x.c,
+        x.h,
+        x.w,
+        x.c,
+        x.h,
+        x.w,
+        1,
+        1,
+        1,
+        0,
+        1,
         layer.relu,
     )
 

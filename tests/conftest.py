@@ -16,16 +16,19 @@ GOLDEN = ROOT / "golden"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--update-golden", action="store_true", default=False,
+        "--update-golden",
+        action="store_true",
+        default=False,
         help="rewrite golden/ from the current outputs (the diff is reviewed with the code)",
     )
 
 
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
-    return bool(request.config.getoption("--update-golden")) or os.environ.get(
-        "QAPPAC_UPDATE_GOLDEN"
-    ) == "1"
+    return (
+        bool(request.config.getoption("--update-golden"))
+        or os.environ.get("QAPPAC_UPDATE_GOLDEN") == "1"
+    )
 
 
 @dataclass

@@ -8,7 +8,6 @@ array (156 active PEs); CONV2 uses 135 active PEs. See docs/validation.md.
 from __future__ import annotations
 
 import pytest
-
 from conftest import SPECS
 
 from qappac.build import compile_file

@@ -13,8 +13,15 @@ from qappac.explore import average_gains, expand, headline, normalize, pareto_ma
 
 
 def _row(index: int, network: str, pe: str, perf: float, energy: float, valid: bool = True):
-    return {"index": index, "design": f"d{index}", "network": network, "pe": pe,
-            "valid": valid, "gops_per_mm2": perf, "energy_uj": energy}
+    return {
+        "index": index,
+        "design": f"d{index}",
+        "network": network,
+        "pe": pe,
+        "valid": valid,
+        "gops_per_mm2": perf,
+        "energy_uj": energy,
+    }
 
 
 def test_qappa_dse_expands_to_the_product_of_its_axes() -> None:
@@ -25,7 +32,12 @@ def test_qappa_dse_expands_to_the_product_of_its_axes() -> None:
     assert len({p.params for p in points}) == 1008
     last = points[-1].accelerator
     assert (last.pe.label, last.rows, last.spad_psum, last.glb_bytes, last.dram_gb_per_s) == (
-        "lightpe2", 32, 32, 256 * 1024, 8.0)
+        "lightpe2",
+        32,
+        32,
+        256 * 1024,
+        8.0,
+    )
     # the last axis varies fastest
     assert points[0].accelerator.dram_gb_per_s == 2.0
     assert points[1].accelerator.dram_gb_per_s == 8.0
@@ -42,16 +54,16 @@ def test_pareto_front_of_a_hand_built_cloud() -> None:
 def test_normalization_is_relative_to_the_int16_design_with_best_perf_per_area() -> None:
     rows = [
         _row(0, "net", "int16", perf=10.0, energy=8.0),
-        _row(1, "net", "int16", perf=20.0, energy=5.0),   # the reference
+        _row(1, "net", "int16", perf=20.0, energy=5.0),  # the reference
         _row(2, "net", "lightpe1", perf=80.0, energy=1.0),
         _row(3, "net", "fp32", perf=5.0, energy=10.0),
         _row(4, "net", "lightpe1", perf=0.0, energy=0.0, valid=False),
     ]
     out = {r["design"]: r for r in normalize(rows)}
     assert out["d1"]["norm_perf_per_area"] == 1.0 and out["d1"]["norm_energy"] == 1.0
-    assert out["d2"]["norm_perf_per_area"] == 4.0      # 80 / 20
-    assert out["d2"]["norm_energy"] == 0.2             # 1 / 5
-    assert out["d3"]["norm_perf_per_area"] == 0.25     # 5 / 20
+    assert out["d2"]["norm_perf_per_area"] == 4.0  # 80 / 20
+    assert out["d2"]["norm_energy"] == 0.2  # 1 / 5
+    assert out["d3"]["norm_perf_per_area"] == 0.25  # 5 / 20
     assert math.isnan(out["d4"]["norm_energy"])
     assert [out[f"d{i}"]["pareto"] for i in range(5)] == [False, False, True, False, False]
 
@@ -61,8 +73,8 @@ def test_headline_gains_and_their_average_over_networks() -> None:
         # network a: INT16 reference d1 (perf 20, energy 5)
         _row(0, "a", "int16", 10.0, 4.0),
         _row(1, "a", "int16", 20.0, 5.0),
-        _row(2, "a", "lightpe1", 60.0, 2.0),   # best lightpe1 perf/area: 3x
-        _row(3, "a", "lightpe1", 40.0, 1.0),   # lowest lightpe1 energy: 5 / 1 = 5x
+        _row(2, "a", "lightpe1", 60.0, 2.0),  # best lightpe1 perf/area: 3x
+        _row(3, "a", "lightpe1", 40.0, 1.0),  # lowest lightpe1 energy: 5 / 1 = 5x
         # network b: INT16 reference d11 (perf 10, energy 10)
         _row(11, "b", "int16", 10.0, 10.0),
         _row(12, "b", "lightpe1", 50.0, 2.5),  # 5x perf/area, 4x energy

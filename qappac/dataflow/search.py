@@ -103,7 +103,8 @@ def accelerator_arrays(
         dram_gb_per_s=col("dram_gb_per_s", F64),
         clock_mhz=col("clock_mhz", F64),
         static_pj_per_pe_cycle=(
-            None if static_pj_per_pe_cycle is None
+            None
+            if static_pj_per_pe_cycle is None
             else np.asarray(static_pj_per_pe_cycle, dtype=F64)
         ),
     )
