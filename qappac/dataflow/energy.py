@@ -33,8 +33,8 @@ _MULT8_PJ = 0.2  # Horowitz 2014: 8-bit integer multiply
 _ADD8_PJ = 0.03  # Horowitz 2014: 8-bit integer add
 _FP32_MULT_PJ = 3.7
 _FP32_ADD_PJ = 0.9
-_REF_MAC_PJ = _MULT8_PJ * 16 * 16 / 64 + 40 * _ADD8_PJ / 8  # int16 MAC, 40-bit accumulator
-_REF_WORD_BITS = 16  # Eyeriss's normalized costs are per 16-bit access
+_REF_PE = PEType(family="int", act_bits=16, weight_bits=16)
+"""Eyeriss's 16-bit fixed-point PE: its MAC and its word are the unit of the normalized costs."""
 _STATIC_SHARE = 0.5  # assumption, see the module docstring
 
 
@@ -107,7 +107,9 @@ def default_energy_table() -> EnergyTable:
     >>> t = default_energy_table(); round(t.dram_pj_per_bit / t.spad_pj_per_bit)
     200
     """
-    per_bit = _REF_MAC_PJ / _REF_WORD_BITS
+    ref = format_of(_REF_PE)  # widths from numerics: 16-bit words, 40-bit accumulator
+    ref_mac_pj = _MULT8_PJ * ref.act_bits * ref.weight_bits / 64 + ref.acc_bits * _ADD8_PJ / 8
+    per_bit = ref_mac_pj / ref.act_bits
     return EnergyTable(
         int_mult_pj_per_bit2=_MULT8_PJ / 64,
         add_pj_per_bit=_ADD8_PJ / 8,
@@ -120,7 +122,7 @@ def default_energy_table() -> EnergyTable:
         glb_ref_bits=108 * 1024 * 8,
         glb_exponent=0.5,
         dram_pj_per_bit=200 * per_bit,
-        static_pj_per_pe_cycle=_STATIC_SHARE * _REF_MAC_PJ,
+        static_pj_per_pe_cycle=_STATIC_SHARE * ref_mac_pj,
         source="Horowitz ISSCC 2014 (45 nm MAC); Eyeriss ISCA 2016 (RF 1x, NoC 2x, GLB 6x, "
         "DRAM 200x a 16-bit MAC)",
     )
