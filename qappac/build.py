@@ -11,23 +11,28 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from qappac.check import check_program
 from qappac.dataflow import (
+    EnergyTable,
     LayerSchedule,
     MappingError,
-    default_energy_table,
     schedule_csv,
     schedule_layer,
     schedule_table_md,
 )
 from qappac.executor import Executor
-from qappac.formats import fmt_bytes, fmt_int
+from qappac.formats import fmt_bytes, fmt_float, fmt_int
 from qappac.ir import Design, Program
 from qappac.lower import load_program
+from qappac.plots import energy_breakdown_plot
+from qappac.ppa.design import LEVELS, design_ppa, effective_accelerator
 from qappac.ppa.models import ModelSet
+from qappac.ppa.render import ppa_csv, ppa_section_md
+from qappac.ppa.table import energy_table_from_models
 from qappac.report import render_report
 from qappac.shapes import layer_shapes
 from qappac.source import DesignError, Diagnostic, DiagnosticSink, did_you_mean, note
@@ -35,7 +40,7 @@ from qappac.source import DesignError, Diagnostic, DiagnosticSink, did_you_mean,
 Outputs = dict[str, str]
 """Relative path -> file text: what a back end returns."""
 
-Files = dict[str, str] | dict[str, bytes] | dict[str, str | bytes]
+Files = Mapping[str, str | bytes]
 """What `write_tree` accepts: text, or bytes for images."""
 
 
@@ -44,6 +49,8 @@ class Options:
     out_dir: Path = Path("out")
     design: str | None = None
     no_src: bool = False
+    models: Path | None = None
+    """PPA models JSON; None: the models that ship with qappac."""
 
 
 def compile_file(path: str | Path) -> Program:
@@ -62,18 +69,17 @@ def design_json(design: Design) -> str:
     return json.dumps(design.model_dump(mode="json"), sort_keys=True, indent=2) + "\n"
 
 
-def schedule_design(design: Design, sink: DiagnosticSink) -> list[LayerSchedule]:
+def schedule_design(
+    design: Design, table: EnergyTable, sink: DiagnosticSink
+) -> list[LayerSchedule]:
     """The row-stationary schedule of every layer; a layer that no mapping fits is reported
     at its declaration (all such layers at once)."""
-    table = default_energy_table()
     acc = design.accelerator
     layers = {layer.name: layer for layer in design.network.layers}
     schedules = []
     for shape in layer_shapes(design.network):
         try:
-            schedules.append(
-                schedule_layer(shape, acc, design.batch, design.objective, table)
-            )
+            schedules.append(schedule_layer(shape, acc, design.batch, design.objective, table))
         except MappingError:
             sink.error(
                 f"no row-stationary mapping of layer '{shape.name}' fits accelerator "
@@ -85,21 +91,61 @@ def schedule_design(design: Design, sink: DiagnosticSink) -> list[LayerSchedule]
     return schedules
 
 
-def render_design(design: Design, options: Options) -> Outputs:
+def render_design(design: Design, models: ModelSet, sink: DiagnosticSink) -> Files:
     """Every file `qappac build` writes for one design, as text.
 
     The passes run in order; the build stops at a pass boundary if a pass reported errors.
+    The design runs at min(its clock, its modeled fmax), with the characterized energy
+    table, so the schedule, the mapping choice and the PPA all see the same energies.
     """
-    sink = DiagnosticSink()
-    schedules = schedule_design(design, sink)
+    acc = design.accelerator
+    if acc.pe.label not in models.models:
+        known = ", ".join(sorted(models.models))
+        sink.error(
+            f"no PPA model for PE type '{acc.pe.label}' (characterized: {known}); run "
+            "qappac characterize and qappac fit on a grid that has it, then pass --models",
+            acc.span_of("pe"),
+        )
+        raise DesignError(sink.sorted())
+    effective = effective_accelerator(acc, models)
+    if effective.clock_mhz < acc.clock_mhz:
+        sink.warning(
+            f"clock {fmt_float(acc.clock_mhz)} MHz of accelerator '{acc.name}' exceeds its "
+            f"modeled fmax of {fmt_float(effective.clock_mhz)} MHz; design '{design.name}' "
+            "is evaluated at the fmax",
+            acc.span_of("clock_mhz"),
+        )
+    table = energy_table_from_models(models, None, effective)
+    running = design.model_copy(update={"accelerator": effective})
+    schedules = schedule_design(running, table, sink)
     if sink.has_errors:
         raise DesignError(sink.sorted())
-    sections = [("Schedule", _schedule_section(schedules))]
-    return {
+    ppa = design_ppa(design, schedules, models)
+    plot = energy_breakdown_plot(
+        [layer.layer for layer in ppa.layers],
+        [
+            {level: getattr(layer.energy, level) * 1e-6 / design.batch for level in LEVELS}
+            for layer in ppa.layers
+        ],
+        f"{design.name}: energy per inference by layer and level",
+    )
+    sections = [
+        ("Schedule", _schedule_section(schedules)),
+        (
+            "Power, performance and area",
+            ppa_section_md(design, ppa)
+            + "\n\n![energy per layer and level](plots/energy_per_layer.png)",
+        ),
+    ]
+    files: dict[str, str | bytes] = {
         "design.json": design_json(design),
         "schedule.csv": schedule_csv(schedules),
+        "ppa.csv": ppa_csv(design, ppa),
         "report.md": render_report(design, sections),
+        "plots/energy_per_layer.png": plot["png"],
+        "plots/energy_per_layer.svg": plot["svg"],
     }
+    return files
 
 
 def _schedule_section(schedules: list[LayerSchedule]) -> str:
@@ -126,11 +172,16 @@ def _plain_error(message: str) -> Diagnostic:
     return Diagnostic("error", message)
 
 
-def build(path: str | Path, options: Options) -> list[Path]:
-    """Build the designs of `path` into `options.out_dir/<design>/`; returns those folders."""
+def build(path: str | Path, options: Options, sink: DiagnosticSink | None = None) -> list[Path]:
+    """Build the designs of `path` into `options.out_dir/<design>/`; returns those folders.
+
+    Warnings go to `sink`; errors raise DesignError before anything is written.
+    """
+    sink = sink if sink is not None else DiagnosticSink()
     program = compile_file(path)
     designs = select_designs(program, options.design, path)
-    rendered = {d.name: render_design(d, options) for d in designs}
+    models = load_models(options.models)
+    rendered = {d.name: render_design(d, models, sink) for d in designs}
     return [write_tree(options.out_dir / name, files) for name, files in rendered.items()]
 
 
@@ -145,14 +196,26 @@ def load_models(path: str | Path | None) -> ModelSet:
 
     target = Path(path) if path else default_models_path()
     if not target.is_file():
-        raise DesignError([Diagnostic("error", f"cannot read PPA models '{target}': no such "
-                                      "file (qappac characterize, then qappac fit)")])
+        raise DesignError(
+            [
+                Diagnostic(
+                    "error",
+                    f"cannot read PPA models '{target}': no such "
+                    "file (qappac characterize, then qappac fit)",
+                )
+            ]
+        )
     return load(target)
 
 
-def explore(path: str | Path, options: Options, name: str | None = None,
-            models_path: str | Path | None = None, executor: Executor | None = None,
-            ) -> list[Path]:
+def explore(
+    path: str | Path,
+    options: Options,
+    name: str | None = None,
+    models_path: str | Path | None = None,
+    executor: Executor | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Path]:
     """Evaluate the explore blocks of `path` (or the one named) into `out_dir/<explore>/`."""
     from qappac.explore import evaluate_space, explore_outputs
 
@@ -164,7 +227,9 @@ def explore(path: str | Path, options: Options, name: str | None = None,
         raise DesignError([Diagnostic("error", f"{path} has {what}")])
     models = load_models(models_path)
     rendered = {
-        space.name: explore_outputs(space, evaluate_space(space, models, executor))
+        space.name: explore_outputs(
+            space, evaluate_space(space, models, executor, progress=progress)
+        )
         for space in spaces
     }
     return [write_tree(options.out_dir / n, files) for n, files in rendered.items()]

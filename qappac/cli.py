@@ -7,10 +7,11 @@ requested payload (tables, schema); diagnostics and chatter go to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -28,8 +29,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="qappac", description="Quantization-aware PPA compiler for "
-                     "row-stationary DNN accelerators.")
+    parser = _Parser(
+        prog="qappac",
+        description="Quantization-aware PPA compiler for row-stationary DNN accelerators.",
+    )
     parser.add_argument("--version", action="version", version=f"qappac {__version__}")
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
 
@@ -38,13 +41,16 @@ def make_parser() -> argparse.ArgumentParser:
 
     build = verbs.add_parser("build", help="build the designs of a .qa file")
     build.add_argument("file", metavar="FILE")
-    build.add_argument("-o", "--out", default="out", metavar="DIR",
-                       help="output folder (default: out)")
+    build.add_argument(
+        "-o", "--out", default="out", metavar="DIR", help="output folder (default: out)"
+    )
     build.add_argument("--design", metavar="NAME", help="build only this design")
-    build.add_argument("--no-src", action="store_true",
-                       help="leave source locations out of generated files")
-    build.add_argument("--models", metavar="JSON",
-                       help="PPA models (default: the ones that ship with qappac)")
+    build.add_argument(
+        "--no-src", action="store_true", help="leave source locations out of generated files"
+    )
+    build.add_argument(
+        "--models", metavar="JSON", help="PPA models (default: the ones that ship with qappac)"
+    )
 
     show = verbs.add_parser("show", help="print a table about a definition")
     show.add_argument("what", choices=["network"])
@@ -57,24 +63,40 @@ def make_parser() -> argparse.ArgumentParser:
         "characterize", help="synthesize the default PE grid and write the PPA dataset"
     )
     char.add_argument("-o", "--out", default="dataset.csv", metavar="CSV")
-    char.add_argument("--liberty", metavar="LIB",
-                      help="liberty file (default: $QAPPAC_LIBERTY)")
-    char.add_argument("--cache", metavar="DIR", default=None,
-                      help="job cache (default: ~/.cache/qappac/characterize); a re-run "
-                      "resumes from it")
-    char.add_argument("--jobs", type=int, default=None, metavar="N",
-                      help="local worker processes (default: all CPUs)")
-    char.add_argument("--scheduler", metavar="ADDR",
-                      help="run on a Dask cluster, e.g. tcp://host:8786")
-    char.add_argument("--retry-failed", action="store_true",
-                      help="run again the jobs that failed before")
+    char.add_argument("--liberty", metavar="LIB", help="liberty file (default: $QAPPAC_LIBERTY)")
+    char.add_argument(
+        "--cache",
+        metavar="DIR",
+        default=None,
+        help="job cache (default: ~/.cache/qappac/characterize); a re-run resumes from it",
+    )
+    char.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="local worker processes (default: all CPUs)",
+    )
+    char.add_argument(
+        "--scheduler", metavar="ADDR", help="run on a Dask cluster, e.g. tcp://host:8786"
+    )
+    char.add_argument(
+        "--retry-failed", action="store_true", help="run again the jobs that failed before"
+    )
 
     sim = verbs.add_parser("sim", help="simulate generated RTL against the numpy reference")
     sim.add_argument("file", metavar="FILE")
-    sim.add_argument("--pe", action="store_true", required=True,
-                     help="simulate one PE of the accelerator (random primitives)")
-    sim.add_argument("--design", metavar="NAME",
-                     help="the design whose accelerator to simulate (default: the first)")
+    sim.add_argument(
+        "--pe",
+        action="store_true",
+        required=True,
+        help="simulate one PE of the accelerator (random primitives)",
+    )
+    sim.add_argument(
+        "--design",
+        metavar="NAME",
+        help="the design whose accelerator to simulate (default: the first)",
+    )
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--primitives", type=int, default=200, metavar="N")
 
@@ -83,8 +105,13 @@ def make_parser() -> argparse.ArgumentParser:
     exp.add_argument("-o", "--out", default="out", metavar="DIR")
     exp.add_argument("--name", metavar="NAME", help="only this explore block")
     exp.add_argument("--models", metavar="JSON", help="PPA models (default: the shipped ones)")
-    exp.add_argument("--jobs", type=int, default=1, metavar="N",
-                     help="local worker processes (default: 1, in-process)")
+    exp.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="local worker processes (default: 1, in-process)",
+    )
     exp.add_argument("--scheduler", metavar="ADDR", help="run on a Dask cluster")
 
     fit = verbs.add_parser("fit", help="fit polynomial PPA models to a dataset CSV")
@@ -94,8 +121,9 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
-         stderr: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
     """Run qappac; returns the exit code (never raises for a user error)."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
@@ -142,9 +170,12 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             err.write(f"{file}: ok ({', '.join(counts)})\n")
         return EXIT_DESIGN if failed else EXIT_OK
     if args.verb == "build":
-        options = pipeline.Options(out_dir=Path(args.out), design=args.design,
-                                   no_src=args.no_src,
-                                   models=Path(args.models) if args.models else None)
+        options = pipeline.Options(
+            out_dir=Path(args.out),
+            design=args.design,
+            no_src=args.no_src,
+            models=Path(args.models) if args.models else None,
+        )
         sink = DiagnosticSink()
         folders = pipeline.build(args.file, options, sink)
         for diag in sink.sorted():
@@ -160,10 +191,15 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.name not in networks:
             from qappac.source import Diagnostic, did_you_mean
 
-            raise DesignError([Diagnostic(
-                "error",
-                f"{args.file} has no network '{args.name}'" + did_you_mean(args.name, networks),
-            )])
+            raise DesignError(
+                [
+                    Diagnostic(
+                        "error",
+                        f"{args.file} has no network '{args.name}'"
+                        + did_you_mean(args.name, networks),
+                    )
+                ]
+            )
         out.write(network_table(networks[args.name]) + "\n")
         return EXIT_OK
     if args.verb == "explore":
@@ -174,7 +210,10 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.scheduler or args.jobs != 1:
             executor = make_executor(args.jobs, args.scheduler)
         try:
-            folders = pipeline.explore(args.file, options, args.name, args.models, executor)
+            with _progress(err, "evaluating designs") as progress:
+                folders = pipeline.explore(
+                    args.file, options, args.name, args.models, executor, progress
+                )
         finally:
             if executor is not None:
                 executor.close()
@@ -200,6 +239,23 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+@contextlib.contextmanager
+def _progress(err: TextIO, what: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on a terminal (rich), nothing otherwise (logs and CI stay quiet)."""
+    if not err.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(what, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
 def _error(message: str) -> Diagnostic:
     return Diagnostic("error", message)
 
@@ -223,8 +279,10 @@ def _simulate_pe(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_USAGE
     out.write(describe(result) + "\n")
     if not result.ok or result.cycles != result.expected_cycles:
-        err.write("qappac: internal error: the simulated PE disagrees with the reference; "
-                  f"please report it with the spec and --seed {args.seed}\n")
+        err.write(
+            "qappac: internal error: the simulated PE disagrees with the reference; "
+            f"please report it with the spec and --seed {args.seed}\n"
+        )
         return EXIT_INTERNAL
     return EXIT_OK
 
@@ -237,23 +295,30 @@ def _characterize(args: argparse.Namespace, err: TextIO) -> int:
 
     liberty = args.liberty or os.environ.get("QAPPAC_LIBERTY")
     if not liberty or not Path(liberty).is_file():
-        raise DesignError([_error(
-            "no liberty file: pass --liberty or set QAPPAC_LIBERTY "
-            "(e.g. shared/pdk/nangate45/NangateOpenCellLibrary_typical.lib)"
-        )])
+        raise DesignError(
+            [
+                _error(
+                    "no liberty file: pass --liberty or set QAPPAC_LIBERTY "
+                    "(e.g. shared/pdk/nangate45/NangateOpenCellLibrary_typical.lib)"
+                )
+            ]
+        )
     cache = Path(args.cache) if args.cache else Path.home() / ".cache/qappac/characterize"
     configs = default_configs()
     err.write(f"characterizing {len(configs)} PE configurations (cache: {cache})\n")
     executor = make_executor(args.jobs, args.scheduler)
     try:
-        results = characterize(configs, cache, executor, liberty=Path(liberty),
-                               retry_failed=args.retry_failed)
+        results = characterize(
+            configs, cache, executor, liberty=Path(liberty), retry_failed=args.retry_failed
+        )
     finally:
         executor.close()
     failed = [r for r in results if r.get("status") != "ok"]
     for result in failed:
-        err.write(f"warning: job {result.get('key', '?')[:12]} failed: "
-                  f"{result.get('error', '?')} (log: {result.get('log', '?')})\n")
+        err.write(
+            f"warning: job {result.get('key', '?')[:12]} failed: "
+            f"{result.get('error', '?')} (log: {result.get('log', '?')})\n"
+        )
     write_dataset(results, args.out)
     err.write(f"wrote {args.out} ({len(results) - len(failed)} ok, {len(failed)} failed)\n")
     return EXIT_OK

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -334,12 +334,17 @@ def _evaluate_job(args: tuple[Sequence[Point], Network, int, Objective, ModelSet
 
 
 def evaluate_space(
-    explore: Explore, models: ModelSet, executor: Executor | None = None, chunk: int = 256
+    explore: Explore,
+    models: ModelSet,
+    executor: Executor | None = None,
+    chunk: int = 256,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Row]:
     """Every design of `explore` on every network: rows ordered by network, then design.
 
     Work is split in chunks of designs per network and mapped over `executor` (in-process
-    when None), so a Dask cluster or local processes can share a large sweep.
+    when None), so a Dask cluster or local processes can share a large sweep. `progress`
+    is called with (evaluations done, evaluations in all) as chunks finish.
     """
     points = expand(explore)
     jobs = [
@@ -347,7 +352,18 @@ def evaluate_space(
         for network in explore.networks
         for start in range(0, len(points), chunk)
     ]
-    parts = executor.map(_evaluate_job, jobs) if executor else [_evaluate_job(j) for j in jobs]
+    total = len(points) * len(explore.networks)
+    if executor is not None:
+        parts = executor.map(_evaluate_job, jobs)
+        if progress:
+            progress(total, total)
+    else:
+        parts, done = [], 0
+        for job in jobs:
+            parts.append(_evaluate_job(job))
+            done += len(job[0])
+            if progress:
+                progress(done, total)
     return [row for part in parts for row in part]
 
 

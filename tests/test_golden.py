@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from conftest import GOLDEN, SPECS, run_cli
+from conftest import GOLDEN, ROOT, SPECS, run_cli
 
 from qappac.build import compile_file
 
@@ -22,9 +22,11 @@ NETWORK_SPECS = sorted((SPECS / "networks").glob("*.qa"))
 
 
 def _tree(folder: Path) -> dict[str, str]:
+    """The text files of a build; images (plots/) are checked for determinism, not content."""
     return {
         str(p.relative_to(folder)): p.read_text(encoding="utf-8")
-        for p in sorted(folder.rglob("*")) if p.is_file()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "plots" not in p.relative_to(folder).parts
     }
 
 
@@ -38,8 +40,11 @@ def _compare(actual: dict[str, str], golden_dir: Path, update: bool) -> None:
             problems.append(f"missing file {rel} (expected by {golden_dir})")
         elif actual[rel] != expected[rel]:
             diff = difflib.unified_diff(
-                expected[rel].splitlines(keepends=True), actual[rel].splitlines(keepends=True),
-                f"golden/{rel}", f"actual/{rel}", n=2,
+                expected[rel].splitlines(keepends=True),
+                actual[rel].splitlines(keepends=True),
+                f"golden/{rel}",
+                f"actual/{rel}",
+                n=2,
             )
             problems.append("".join(list(diff)[:200]))
     if not problems:
@@ -74,5 +79,39 @@ def test_build_is_deterministic(tmp_path: Path) -> None:
     spec = SPECS / "eyeriss.qa"
     assert run_cli("build", str(spec), "-o", str(tmp_path / "a")).code == 0
     assert run_cli("build", str(spec), "-o", str(tmp_path / "b")).code == 0
-    first, second = _tree(tmp_path / "a"), _tree(tmp_path / "b")
+    first, second = _tree_bytes(tmp_path / "a"), _tree_bytes(tmp_path / "b")
     assert first and first == second
+    assert "eyeriss_alexnet/plots/energy_per_layer.png" in first
+
+
+EXPLORE_SPECS = [ROOT / "tests" / "specs" / "small_dse.qa"]
+
+
+@pytest.mark.parametrize("spec", EXPLORE_SPECS, ids=lambda p: p.stem)
+def test_explore_matches_golden(spec: Path, tmp_path: Path, update_golden: bool) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    for out in (first, second):
+        result = run_cli("explore", str(spec), "-o", str(out))
+        assert result.code == 0, result.err
+    (name,) = [p.name for p in first.iterdir()]
+    files = _tree_bytes(first / name)
+    assert files == _tree_bytes(second / name), "explore outputs must be byte-identical"
+    networks = {"toy"}
+    expected_plots = {
+        f"plots/{n}_{kind}.{fmt}"
+        for n in networks
+        for kind in ("pareto", "energy")
+        for fmt in ("png", "svg")
+    }
+    assert expected_plots <= set(files)
+    assert all(files[p] for p in expected_plots)
+    text = {rel: data.decode() for rel, data in files.items() if not rel.startswith("plots/")}
+    _compare(text, GOLDEN / "explore" / spec.stem, update_golden)
+
+
+def _tree_bytes(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }

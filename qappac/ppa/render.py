@@ -120,12 +120,11 @@ def _table(header: tuple[str, ...], align: str, rows: Sequence[tuple[str, ...]])
 
 
 def ppa_section_md(design: Design, ppa: DesignPPA) -> str:
-    """The PPA section of ``report.md``: area, clock and power, performance, energy."""
+    """The body of the PPA section of ``report.md`` (the report gives its heading): area,
+    clock and power, performance, energy."""
     accel = design.accelerator
     area = ppa.area_um2
     lines = [
-        "## Power, performance and area",
-        "",
         f"PE type `{ppa.pe}`, {ppa.pes} PEs ({accel.rows} x {accel.cols}), batch {ppa.batch}.",
         "",
         "### Area",
