@@ -610,22 +610,26 @@ class _Lowerer:
 
     # ---------------------------------------------------------------- designs
 
-    def design(self, tree: Tree, file: SourceFile) -> ir.Design | None:
-        name_token, *body = tree.children
-        name = str(name_token)
+    def settings(
+        self,
+        what: str,
+        name_token: Any,
+        stmts: list[Tree],
+        file: SourceFile,
+        lower_stmt: Callable[[Tree], tuple[str, Any]],
+        required: tuple[str, ...],
+    ) -> dict[str, Any] | None:
+        """Statements that each set one key at most once (a design's or an explore's
+        options): their values, or None when any was wrong (every problem is reported)."""
         values: dict[str, Any] = {}
         seen: dict[str, Span] = {}
         ok = True
-        for stmt in body:
-            if not isinstance(stmt, Tree):
-                continue
-            key, value = self.run_option(stmt, file)
+        for stmt in stmts:
+            key, value = lower_stmt(stmt)
             span = span_of(file, stmt)
             if key in seen:
                 self.sink.error(
-                    f"'{key}' is set twice in design '{name}'",
-                    span,
-                    note("first set here", seen[key]),
+                    f"'{key}' is set twice in {what}", span, note("first set here", seen[key])
                 )
                 ok = False
                 continue
@@ -633,13 +637,24 @@ class _Lowerer:
             if value is None:
                 ok = False
             values[key] = value
-        for key in ("accelerator", "network"):
+        for key in required:
             if key not in seen:
-                self.sink.error(
-                    f"design '{name}' does not name its {key}", span_of(file, name_token)
-                )
+                self.sink.error(f"{what} does not name its {key}", span_of(file, name_token))
                 ok = False
-        if not ok:
+        return values if ok else None
+
+    def design(self, tree: Tree, file: SourceFile) -> ir.Design | None:
+        name_token, *body = tree.children
+        name = str(name_token)
+        values = self.settings(
+            f"design '{name}'",
+            name_token,
+            [stmt for stmt in body if isinstance(stmt, Tree)],
+            file,
+            lambda stmt: self.run_option(stmt, file),
+            ("accelerator", "network"),
+        )
+        if values is None:
             return None
         accelerator = self.accelerator(values["accelerator"])
         network = self.network(values["network"])
@@ -677,67 +692,17 @@ class _Lowerer:
     def explore(self, tree: Tree, file: SourceFile) -> ir.Explore | None:
         name_token, *body = tree.children
         name = str(name_token)
-        values: dict[str, Any] = {}
-        seen: dict[str, Span] = {}
-        axes: list[Any] = []
-        axis_spans: dict[str, Span] = {}
-        ok = True
-        for stmt in body:
-            if not isinstance(stmt, Tree):
-                continue
-            span = span_of(file, stmt)
-            if stmt.data == "vary":
-                axis = self.axis(stmt, file)
-                if axis is None:
-                    ok = False
-                    continue
-                key = getattr(axis, "param", axis.kind)
-                if key in axis_spans:
-                    said = " ".join(str(t) for t in stmt.children[:2] if t is not None)
-                    self.sink.error(
-                        f"'{said}' is varied twice in explore '{name}'",
-                        span,
-                        note("first varied here", axis_spans[key]),
-                    )
-                    ok = False
-                    continue
-                axis_spans[key] = span
-                axes.append(axis)
-                continue
-            value: Any
-            if stmt.data == "base_stmt":
-                key, value = (
-                    "base",
-                    self.ref(stmt.children[0], file, "accelerator", self.defs.accelerators),
-                )
-            elif stmt.data == "networks_stmt":
-                key = "networks"
-                refs = [self.ref(t, file, "network", self.defs.networks) for t in stmt.children]
-                value = None if None in refs else refs
-                if value is not None and len(set(refs)) != len(refs):
-                    self.sink.error(f"a network is listed twice in explore '{name}'", span)
-                    value = None
-            else:
-                key, value = self.run_option(stmt, file)
-            if key in seen:
-                self.sink.error(
-                    f"'{key}' is set twice in explore '{name}'",
-                    span,
-                    note("first set here", seen[key]),
-                )
-                ok = False
-                continue
-            seen[key] = span
-            if value is None:
-                ok = False
-            values[key] = value
-        for key in ("base", "networks"):
-            if key not in seen:
-                self.sink.error(
-                    f"explore '{name}' does not name its {key}", span_of(file, name_token)
-                )
-                ok = False
-        if not ok:
+        stmts = [stmt for stmt in body if isinstance(stmt, Tree)]
+        axes = self.axes([stmt for stmt in stmts if stmt.data == "vary"], file, name)
+        values = self.settings(
+            f"explore '{name}'",
+            name_token,
+            [stmt for stmt in stmts if stmt.data != "vary"],
+            file,
+            lambda stmt: self.explore_option(stmt, file, name),
+            ("base", "networks"),
+        )
+        if values is None or axes is None:
             return None
         base = self.accelerator(values["base"])
         networks = [self.network(n) for n in values["networks"]]
@@ -753,6 +718,47 @@ class _Lowerer:
             axes=tuple(axes),
             **{k: v for k, v in values.items() if k in ("batch", "objective")},
         )
+
+    def explore_option(self, stmt: Tree, file: SourceFile, name: str) -> tuple[str, Any]:
+        if stmt.data == "base_stmt":
+            accelerators = self.defs.accelerators
+            return "base", self.ref(stmt.children[0], file, "accelerator", accelerators)
+        if stmt.data == "networks_stmt":
+            refs = [self.ref(t, file, "network", self.defs.networks) for t in stmt.children]
+            if None in refs:
+                return "networks", None
+            if len(set(refs)) != len(refs):
+                self.sink.error(
+                    f"a network is listed twice in explore '{name}'", span_of(file, stmt)
+                )
+                return "networks", None
+            return "networks", refs
+        return self.run_option(stmt, file)
+
+    def axes(self, stmts: list[Tree], file: SourceFile, name: str) -> list[Any] | None:
+        """The `vary` statements of an explore, each parameter varied once."""
+        axes: list[Any] = []
+        spans: dict[str, Span] = {}
+        ok = True
+        for stmt in stmts:
+            axis = self.axis(stmt, file)
+            if axis is None:
+                ok = False
+                continue
+            key = getattr(axis, "param", axis.kind)
+            span = span_of(file, stmt)
+            if key in spans:
+                said = " ".join(str(t) for t in stmt.children[:2] if t is not None)
+                self.sink.error(
+                    f"'{said}' is varied twice in explore '{name}'",
+                    span,
+                    note("first varied here", spans[key]),
+                )
+                ok = False
+                continue
+            spans[key] = span
+            axes.append(axis)
+        return axes if ok else None
 
     def axis(self, stmt: Tree, file: SourceFile) -> Any:
         param_token, sub, *choices = stmt.children
