@@ -115,7 +115,7 @@ def default_energy_table() -> EnergyTable:
         add_pj_per_bit=_ADD8_PJ / 8,
         fp32_mac_pj=_FP32_MULT_PJ + _FP32_ADD_PJ,
         spad_pj_per_bit=1 * per_bit,
-        spad_ref_bits=224 * 16,
+        spad_ref_bits=224 * ref.filter_bits,  # the Eyeriss filter scratchpad
         spad_exponent=0.0,
         noc_pj_per_bit=2 * per_bit,
         glb_pj_per_bit=6 * per_bit,
