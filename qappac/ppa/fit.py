@@ -91,6 +91,8 @@ class _Candidate:
     mse_se: float = 0.0
     r2: tuple[float, ...] = field(default=())
     mape: tuple[float, ...] = field(default=())
+    r2_pooled: float = math.nan
+    mape_pooled: float = math.nan
 
 
 # --------------------------------------------------------------------------- public API
@@ -292,7 +294,10 @@ def _score(
         return _Candidate(subset, degree, alpha, terms.shape[1], math.inf)
     mse = float(np.mean(fold_mse))
     se = float(np.std(fold_mse, ddof=1) / math.sqrt(len(fold_mse))) if len(folds) > 1 else 0.0
-    return _Candidate(subset, degree, alpha, terms.shape[1], mse, se, tuple(r2), tuple(mape))
+    return _Candidate(
+        subset, degree, alpha, terms.shape[1], mse, se, tuple(r2), tuple(mape),
+        _r2(y, pred), _mape(y, pred),
+    )
 
 
 def _select(candidates: list[_Candidate], variance: float, opts: FitOptions) -> _Candidate:
@@ -330,7 +335,9 @@ def _final(
         coef=tuple(float(c) for c in coef),
         intercept=float(intercept),
         rows=len(y),
-        cv=CVScore(r2=best.r2, mape=best.mape),
+        cv=CVScore(
+            r2=best.r2, mape=best.mape, r2_pooled=best.r2_pooled, mape_pooled=best.mape_pooled
+        ),
     )
 
 

@@ -31,10 +31,15 @@ FloatArray = npt.NDArray[np.float64]
 
 @dataclass(frozen=True)
 class CVScore:
-    """Out-of-fold scores of the chosen model, one entry per fold (k-fold CV)."""
+    """Out-of-fold scores of the chosen model: one entry per fold (k-fold CV), and the same
+    scores over all out-of-fold predictions pooled (every row predicted once, by the model
+    that did not see it). With few rows per fold a per-fold R2 mostly measures how spread
+    the held-out rows happen to be; the pooled R2 does not."""
 
     r2: tuple[float, ...] = ()
     mape: tuple[float, ...] = ()
+    r2_pooled: float = float("nan")
+    mape_pooled: float = float("nan")
 
     @property
     def r2_mean(self) -> float:
@@ -172,6 +177,8 @@ def model_to_dict(model: PolyModel) -> dict[str, Any]:
             "mape": [_json_float(v) for v in model.cv.mape],
             "r2_mean": _json_float(model.cv.r2_mean),
             "mape_mean": _json_float(model.cv.mape_mean),
+            "r2_pooled": _json_float(model.cv.r2_pooled),
+            "mape_pooled": _json_float(model.cv.mape_pooled),
         },
     }
 
@@ -193,6 +200,8 @@ def model_from_dict(data: Mapping[str, Any]) -> PolyModel:
         cv=CVScore(
             r2=tuple(_float_or_nan(v) for v in cv.get("r2", [])),
             mape=tuple(_float_or_nan(v) for v in cv.get("mape", [])),
+            r2_pooled=_float_or_nan(cv.get("r2_pooled")),
+            mape_pooled=_float_or_nan(cv.get("mape_pooled")),
         ),
     )
 
