@@ -295,8 +295,16 @@ def _score(
     mse = float(np.mean(fold_mse))
     se = float(np.std(fold_mse, ddof=1) / math.sqrt(len(fold_mse))) if len(folds) > 1 else 0.0
     return _Candidate(
-        subset, degree, alpha, terms.shape[1], mse, se, tuple(r2), tuple(mape),
-        _r2(y, pred), _mape(y, pred),
+        subset,
+        degree,
+        alpha,
+        terms.shape[1],
+        mse,
+        se,
+        tuple(r2),
+        tuple(mape),
+        _r2(y, pred),
+        _mape(y, pred),
     )
 
 
