@@ -220,3 +220,26 @@ def test_greedy_selection_with_many_features() -> None:
     expected = {"1": 5.0, "act_bits weight_bits": 2.0, "spad_filter": 0.1}
     for name, value in raw.items():
         assert value == pytest.approx(expected.get(name, 0.0), abs=1e-7), name
+
+
+def test_pooled_cv_scores_of_an_exact_and_of_a_pure_noise_target() -> None:
+    # An exactly linear target: every out-of-fold prediction is exact, so the pooled R2 is
+    # 1 and the pooled MAPE 0.
+    x = np.linspace(1.0, 10.0, 20)
+    exact = fit_one(x.reshape(-1, 1), 5.0 + 2.0 * x, ("spad_psum",), "int8", "area_um2")
+    assert exact.cv.r2_pooled == pytest.approx(1.0, abs=1e-9)
+    assert exact.cv.mape_pooled == pytest.approx(0.0, abs=1e-6)
+    # Pure noise around a constant: the chosen model is the training mean, and predicting
+    # each held-out row by the mean of the other rows is worse than the mean of all rows,
+    # so the pooled R2 is negative (leave-k-out mean predictors always are); its MAPE is
+    # about the noise's relative size (0.1 / 7 = 1.4 %, mean |N(0,1)| = 0.8: ~1.2 %).
+    rng = np.random.default_rng(5)
+    noise = fit_one(
+        x.reshape(-1, 1), 7.0 + rng.normal(0.0, 0.1, 20), ("spad_psum",), "int8", "leakage_mw"
+    )
+    assert noise.inputs == ()
+    assert noise.cv.r2_pooled < 0.0
+    assert 0.5 < noise.cv.mape_pooled < 2.5
+    # the scores survive the JSON round trip
+    again = pm.model_from_dict(json.loads(json.dumps(pm.model_to_dict(exact))))
+    assert again.cv.r2_pooled == exact.cv.r2_pooled
