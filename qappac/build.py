@@ -138,6 +138,7 @@ def render_design(design: Design, models: ModelSet, sink: DiagnosticSink) -> Fil
         ),
     ]
     files: dict[str, str | bytes] = {
+        **{f"rtl/{name}": text for name, text in render_rtl(design).items()},
         "design.json": design_json(design),
         "schedule.csv": schedule_csv(schedules),
         "ppa.csv": ppa_csv(design, ppa),
@@ -146,6 +147,31 @@ def render_design(design: Design, models: ModelSet, sink: DiagnosticSink) -> Fil
         "plots/energy_per_layer.svg": plot["svg"],
     }
     return files
+
+
+def render_rtl(design: Design) -> Outputs:
+    """The design's RTL and `filelist.f` (dependency order). For now the processing element
+    and its requantizer; the PE array, NoC, global buffer and controller come with the
+    whole-accelerator RTL. Every top is elaborated by pyslang: a diagnostic there is a qappac
+    bug, raised as an internal error with the files kept for the report."""
+    from qappac.rtl_pe import emit_pe, emit_requant, requant_name, top_name
+    from qappac.tools.slang import check_sources
+
+    acc = design.accelerator
+    pe = emit_pe(acc.pe, acc.spad_ifmap, acc.spad_filter, acc.spad_psum)
+    requant = emit_requant(acc.pe)
+    for sources, top in ((pe, top_name(acc.pe)), (requant, requant_name(acc.pe))):
+        report = check_sources(sources, top)
+        if not report.clean:
+            kept = Path(tempfile.mkdtemp(prefix="qappac-rtl-"))
+            for name, text in sources.items():
+                (kept / name).write_text(text, encoding="utf-8")
+            raise RuntimeError(
+                f"generated RTL of '{top}' has pyslang diagnostics (files kept in {kept}):\n"
+                + report.text
+            )
+    rtl = {**pe, **requant}
+    return {**rtl, "filelist.f": "".join(f"{name}\n" for name in rtl)}
 
 
 def _schedule_section(schedules: list[LayerSchedule]) -> str:

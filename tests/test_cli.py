@@ -159,3 +159,29 @@ def test_sim_pe_of_the_eyeriss_design_is_bit_exact() -> None:
     assert result.code == 0, result.err
     assert result.out.startswith("int16: 20 primitives,")
     assert "bit-exact; cycles as modelled" in result.out
+
+
+def test_build_writes_the_pe_rtl_with_a_filelist(tmp_path: Path) -> None:
+    assert run_cli("build", str(SPECS / "eyeriss.qa"), "-o", str(tmp_path)).code == 0
+    rtl = tmp_path / "eyeriss_alexnet" / "rtl"
+    listed = (rtl / "filelist.f").read_text().split()
+    assert sorted(listed) == sorted(p.name for p in rtl.glob("*.sv"))
+    # dependency order: the scratchpad register file before the PE that instantiates it
+    assert listed.index("qappac_regfile.sv") < listed.index("qappac_pe_int16.sv")
+    assert "module qappac_pe_int16" in (rtl / "qappac_pe_int16.sv").read_text()
+
+
+def test_rtl_that_pyslang_rejects_is_an_internal_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import qappac.rtl_pe
+
+    def broken(*args: object, **kwargs: object) -> dict[str, str]:
+        return {"qappac_pe_int16.sv": "module qappac_pe_int16; wire x = ; endmodule\n"}
+
+    monkeypatch.setattr(qappac.rtl_pe, "emit_pe", broken)
+    out = tmp_path / "out"
+    result = run_cli("build", str(SPECS / "eyeriss.qa"), "-o", str(out))
+    assert result.code == 123
+    assert "internal error" in result.err and "files kept in" in result.err
+    assert not out.exists()

@@ -1,0 +1,4 @@
+qappac_regfile.sv
+qappac_pe_int16_mac.sv
+qappac_pe_int16.sv
+qappac_requant_int16.sv
