@@ -35,7 +35,7 @@ from qappac.ppa.render import ppa_csv, ppa_section_md
 from qappac.ppa.table import energy_table_from_models
 from qappac.report import render_report
 from qappac.shapes import layer_shapes
-from qappac.source import DesignError, Diagnostic, DiagnosticSink, did_you_mean, note
+from qappac.source import DesignError, DiagnosticSink, did_you_mean, error, note
 
 Outputs = dict[str, str]
 """Relative path -> file text: what a back end returns."""
@@ -120,7 +120,7 @@ def render_design(design: Design, models: ModelSet, sink: DiagnosticSink) -> Fil
     schedules = schedule_design(running, table, sink)
     if sink.has_errors:
         raise DesignError(sink.sorted())
-    ppa = design_ppa(design, schedules, models)
+    ppa = design_ppa(design, schedules, models, table=table)
     plot = energy_breakdown_plot(
         [layer.layer for layer in ppa.layers],
         [
@@ -185,17 +185,13 @@ def _schedule_section(schedules: list[LayerSchedule]) -> str:
 def select_designs(program: Program, name: str | None, path: str | Path) -> list[Design]:
     if name is None:
         if not program.designs:
-            raise DesignError([_plain_error(f"{path} defines no design to build")])
+            raise DesignError([error(f"{path} defines no design to build")])
         return list(program.designs)
     for design in program.designs:
         if design.name == name:
             return [design]
     hint = did_you_mean(name, [d.name for d in program.designs])
-    raise DesignError([_plain_error(f"{path} has no design '{name}'{hint}")])
-
-
-def _plain_error(message: str) -> Diagnostic:
-    return Diagnostic("error", message)
+    raise DesignError([error(f"{path} has no design '{name}'{hint}")])
 
 
 def build(path: str | Path, options: Options, sink: DiagnosticSink | None = None) -> list[Path]:
@@ -224,10 +220,9 @@ def load_models(path: str | Path | None) -> ModelSet:
     if not target.is_file():
         raise DesignError(
             [
-                Diagnostic(
-                    "error",
-                    f"cannot read PPA models '{target}': no such "
-                    "file (qappac characterize, then qappac fit)",
+                error(
+                    f"cannot read PPA models '{target}': no such file "
+                    "(qappac characterize, then qappac fit)"
                 )
             ]
         )
@@ -250,7 +245,7 @@ def explore(
     if not spaces:
         hint = did_you_mean(name, [e.name for e in program.explores]) if name else ""
         what = f"no explore '{name}'{hint}" if name else "no explore block"
-        raise DesignError([Diagnostic("error", f"{path} has {what}")])
+        raise DesignError([error(f"{path} has {what}")])
     models = load_models(models_path)
     rendered = {
         space.name: explore_outputs(

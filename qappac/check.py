@@ -60,11 +60,12 @@ def check_scratchpads(
     acc = design.accelerator
     fmt = format_of(acc.pe)
     seen = reported if reported is not None else set()
+    layers = {layer.name: layer for layer in design.network.layers}
     for shape in layer_shapes(design.network):
         if not shape.is_mac:
             continue
         needs = {"spad_filter": shape.S, "spad_ifmap": shape.S, "spad_psum": 1}
-        layer = next(lay for lay in design.network.layers if lay.name == shape.name)
+        layer = layers[shape.name]
         for field, words in needs.items():
             have = getattr(acc, field)
             key = (acc.name, shape.name, field)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from qappac import __version__
-from qappac.source import DesignError, Diagnostic, DiagnosticSink
+from qappac.source import DesignError, DiagnosticSink, error
 
 EXIT_OK, EXIT_DESIGN, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 123
 
@@ -189,14 +189,13 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         program = pipeline.compile_file(args.file)
         networks = {n.name: n for n in program.networks}
         if args.name not in networks:
-            from qappac.source import Diagnostic, did_you_mean
+            from qappac.source import did_you_mean
 
             raise DesignError(
                 [
-                    Diagnostic(
-                        "error",
+                    error(
                         f"{args.file} has no network '{args.name}'"
-                        + did_you_mean(args.name, networks),
+                        + did_you_mean(args.name, networks)
                     )
                 ]
             )
@@ -228,7 +227,7 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         from qappac.ppa.fit import fit_csv
 
         if not Path(args.dataset).is_file():
-            raise DesignError([_error(f"cannot read '{args.dataset}': no such file")])
+            raise DesignError([error(f"cannot read '{args.dataset}': no such file")])
         models = fit_csv(args.dataset, args.out, plot_path=args.plot)
         err.write(f"wrote {args.out} ({len(models.models)} PE types)\n")
         return EXIT_OK
@@ -256,10 +255,6 @@ def _progress(err: TextIO, what: str) -> Iterator[Callable[[int, int], None] | N
         yield update
 
 
-def _error(message: str) -> Diagnostic:
-    return Diagnostic("error", message)
-
-
 def _simulate_pe(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from qappac import build as pipeline
     from qappac.sim_pe import describe, simulate_accelerator_pe
@@ -271,7 +266,7 @@ def _simulate_pe(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     elif program.accelerators and args.design is None:
         accel = program.accelerators[0]
     else:
-        raise DesignError([_error(f"{args.file} defines no design or accelerator to simulate")])
+        raise DesignError([error(f"{args.file} defines no design or accelerator to simulate")])
     try:
         result = simulate_accelerator_pe(accel, seed=args.seed, n_primitives=args.primitives)
     except ToolMissingError as exc:
@@ -297,7 +292,7 @@ def _characterize(args: argparse.Namespace, err: TextIO) -> int:
     if not liberty or not Path(liberty).is_file():
         raise DesignError(
             [
-                _error(
+                error(
                     "no liberty file: pass --liberty or set QAPPAC_LIBERTY "
                     "(e.g. shared/pdk/nangate45/NangateOpenCellLibrary_typical.lib)"
                 )

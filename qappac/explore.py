@@ -426,7 +426,7 @@ def explore_outputs(explore: Explore, rows: Sequence[Row]) -> dict[str, str | by
         headline=_headline_rows(gains, fp_gains),
         fmt=_cell,
         invalid=_invalid_summary(table),
-        size=len(expand(explore)),
+        size=explore.size,
     )
     return outputs
 

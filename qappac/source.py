@@ -135,6 +135,11 @@ class DiagnosticSink:
         return result
 
 
+def error(message: str) -> Diagnostic:
+    """An error that belongs to no place in a file (a missing file, an unknown design)."""
+    return Diagnostic("error", message)
+
+
 def note(message: str, span: Span | None) -> Diagnostic:
     return Diagnostic("note", message, span)
 

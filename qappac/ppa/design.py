@@ -242,18 +242,20 @@ def design_ppa(
     schedules: Sequence[LayerSchedule],
     models: ModelSet,
     base: EnergyTable | None = None,
+    table: EnergyTable | None = None,
 ) -> DesignPPA:
     """Area, power, fmax, latency and energy of a design from its schedules and PE models.
 
     `schedules` give cycles and access counts (best from `characterized_schedules`, so the
     mapping was chosen with the same energies); energies are re-costed with the design's
-    characterized table at its effective clock (module docstring).
+    characterized table at its effective clock (module docstring). A caller that already
+    built that table (`design_table`) passes it as `table`.
     """
     accel = design.accelerator
     features = accelerator_features(accel)
     label = accel.pe.label
     eff = effective_accelerator(accel, models)
-    table = energy_table_from_models(models, base, eff)
+    table = table or energy_table_from_models(models, base, eff)
     clock = eff.clock_mhz
     layers = tuple(
         LayerPPA(
