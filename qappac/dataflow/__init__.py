@@ -6,7 +6,17 @@ See docs/dataflow.md for the model the RTL executes.
 from __future__ import annotations
 
 from qappac.dataflow.energy import EnergyTable, default_energy_table
-from qappac.dataflow.model import ACCESS_FIELDS, ENERGY_LEVELS, Accesses, Energy, Mapping
+from qappac.dataflow.model import (
+    ACCESS_FIELDS,
+    ENERGY_LEVELS,
+    Accesses,
+    DramPort,
+    DramTraffic,
+    Energy,
+    Mapping,
+    dram_port,
+    dram_traffic,
+)
 from qappac.dataflow.render import CSV_COLUMNS, schedule_csv, schedule_row, schedule_table_md
 from qappac.dataflow.schedule import LayerSchedule, MappingError, schedule, schedule_layer
 from qappac.dataflow.search import (
@@ -23,6 +33,8 @@ __all__ = [
     "MAPPING_FIELDS",
     "AcceleratorArrays",
     "Accesses",
+    "DramPort",
+    "DramTraffic",
     "Energy",
     "EnergyTable",
     "LayerSchedule",
@@ -30,6 +42,8 @@ __all__ = [
     "MappingError",
     "accelerator_arrays",
     "default_energy_table",
+    "dram_port",
+    "dram_traffic",
     "evaluate",
     "schedule",
     "schedule_csv",

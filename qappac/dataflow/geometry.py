@@ -1,9 +1,13 @@
 """Which input rows and columns a row-stationary strip touches: the geometry of one layer.
 
 The RS primitive gives PE (filter row i, output row o) the padded input row `o*U + i`. A strip
-of consecutive output rows and a fold of consecutive filter rows therefore need the union of
+of consecutive output rows and a fold of consecutive filter rows therefore read the union of
 those rows; rows inside the zero padding are generated at the GLB read port and never stored,
-so only *real* rows (inside `[pad, pad + H)`) cost buffer space and GLB/DRAM reads.
+so only *real* rows (inside `[pad, pad + H)`) cost GLB reads and NoC transfers.
+
+What DRAM loads and the GLB stores is the *hull* of a strip's real rows (and of the layer's
+real columns): one contiguous run per row, as the RTL's DRAM phases move it
+(docs/accelerator.md section 3). Hull and union are equal unless the stride exceeds the kernel.
 """
 
 from __future__ import annotations
@@ -42,18 +46,38 @@ def used_columns(layer: LayerShape) -> tuple[int, int]:
     return real, len(padded)
 
 
+def strip_row_hull(layer: LayerShape, lo: int, hi: int) -> int:
+    """Real input rows in the hull `[first, last]` of what output rows [lo, hi) read (all R
+    filter rows): `first = max(0, lo*U - pad)`, `last = min(H-1, (hi-1)*U + R-1 - pad)`."""
+    first = max(0, lo * layer.U - layer.pad)
+    last = min(layer.H - 1, (hi - 1) * layer.U + layer.R - 1 - layer.pad)
+    return max(0, last - first + 1)
+
+
+def column_hull(layer: LayerShape) -> int:
+    """Real input columns in the hull of what the F output columns read: real columns
+    `[0, min(W, (F-1)*U + S - pad))`."""
+    return max(0, min(layer.W, (layer.F - 1) * layer.U + layer.S - layer.pad))
+
+
 @dataclass(frozen=True)
 class StripRows:
     """Real input rows per strip width, aligned with the widths `es` it was computed for.
 
-    `total_all`: sum over strips of the rows of all R filter rows (what the GLB loads);
-    `total_folds`: sum over strips and folds (what the array reads from the GLB);
-    `widest`: the most rows any one strip needs (the GLB ifmap buffer size).
+    `total_folds`: sum over strips and folds of the union of the rows each fold reads (what
+    the array reads from the GLB);
+    `hull_total`: sum over strips of the row hulls (what DRAM loads into the GLB);
+    `hull_widest`: the largest row hull of any strip (the GLB ifmap tile);
+    `hull_values`, `hull_counts`: shape (len(es), V): the distinct row hulls of the strips of
+    each width and how many strips have each (rows padded with count 0), for class counting
+    of the DRAM phases.
     """
 
-    total_all: np.ndarray
     total_folds: np.ndarray
-    widest: np.ndarray
+    hull_total: np.ndarray
+    hull_widest: np.ndarray
+    hull_values: np.ndarray
+    hull_counts: np.ndarray
 
 
 def _real_rows_of_strips(
@@ -78,19 +102,32 @@ def _real_rows_of_strips(
 @lru_cache(maxsize=4096)
 def strip_rows(layer: LayerShape, folds: int, es: tuple[int, ...]) -> StripRows:
     """Row counts for the strip widths `es`, memoized per (layer, folds, widths)."""
-    E, R = layer.E, layer.R
+    E, R, U, pad, H = layer.E, layer.R, layer.U, layer.pad, layer.H
     height = ceil_div(R, folds)
-    total_all = np.zeros(len(es), dtype=np.int64)
     total_folds = np.zeros(len(es), dtype=np.int64)
-    widest = np.zeros(len(es), dtype=np.int64)
+    hull_total = np.zeros(len(es), dtype=np.int64)
+    hull_widest = np.zeros(len(es), dtype=np.int64)
+    values: list[np.ndarray] = []
+    counts: list[np.ndarray] = []
     for index, e in enumerate(es):
         lo = np.arange(0, E, e, dtype=np.int64)
         hi = np.minimum(E, lo + e)
-        rows = _real_rows_of_strips(layer, lo, hi, 0, R)
-        total_all[index] = rows.sum()
-        widest[index] = rows.max()
+        hull = np.maximum(
+            0, np.minimum(H - 1, (hi - 1) * U + R - 1 - pad) - np.maximum(0, lo * U - pad) + 1
+        )
+        hull_total[index] = hull.sum()
+        hull_widest[index] = hull.max()
+        value, count = np.unique(hull, return_counts=True)
+        values.append(value)
+        counts.append(count)
         total_folds[index] = sum(
             int(_real_rows_of_strips(layer, lo, hi, f * height, min(R, (f + 1) * height)).sum())
             for f in range(folds)
         )
-    return StripRows(total_all, total_folds, widest)
+    width = max((v.size for v in values), default=1)
+    hull_values = np.zeros((len(es), width), dtype=np.int64)
+    hull_counts = np.zeros((len(es), width), dtype=np.int64)
+    for index, (value, count) in enumerate(zip(values, counts, strict=True)):
+        hull_values[index, : value.size] = value
+        hull_counts[index, : count.size] = count
+    return StripRows(total_folds, hull_total, hull_widest, hull_values, hull_counts)

@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 
 from qappac.dataflow.energy import EnergyTable
-from qappac.dataflow.geometry import ceil_div, folds_of, real_rows, used_columns
+from qappac.dataflow.geometry import (
+    ceil_div,
+    column_hull,
+    folds_of,
+    real_rows,
+    strip_row_hull,
+    used_columns,
+)
 from qappac.ir import Accelerator
 from qappac.numerics import format_of
 from qappac.shapes import LayerShape
@@ -101,7 +108,11 @@ ENERGY_LEVELS: tuple[str, ...] = ("mac", "spad", "noc", "glb", "dram", "static")
 
 @dataclass(frozen=True)
 class Cost:
-    """Everything one layer costs under one mapping (mapping is None outside the MAC array)."""
+    """Everything one layer costs under one mapping (mapping is None outside the MAC array).
+
+    `stall_cycles`: the cycles the array waits for the serial DRAM phases (all of the DRAM
+    time: DRAM and compute never overlap); `cycles = compute_cycles + stall_cycles`.
+    """
 
     mapping: Mapping | None
     accesses: Accesses
@@ -215,9 +226,126 @@ def dram_bits_per_cycle(accel: Accelerator) -> float:
     return accel.dram_gb_per_s * 8000.0 / accel.clock_mhz
 
 
-def stall_cycles_for(dram_bits: int, compute_cycles: int, bits_per_cycle: float) -> int:
-    """Double buffering hides DRAM traffic behind compute; only the excess stalls."""
-    return max(0, math.ceil(dram_bits / bits_per_cycle) - compute_cycles)
+BEAT_EPSILON = 1e-9
+"""Slack on the beat shape's floor and ceiling, against floating error in bits per cycle."""
+
+
+def beat_shape(bits_per_cycle: float, width: int) -> tuple[int, int]:
+    """(L, D): words of `width` bits per DRAM beat and cycles per beat.
+
+    `L = floor(bpc / w)` words per beat when the DRAM moves at least one word per cycle (then
+    `D = 1`); else one word per beat taking `D = ceil(w / bpc)` cycles (docs/accelerator.md
+    section 1).
+    """
+    words = math.floor(bits_per_cycle / width + BEAT_EPSILON)
+    if words >= 1:
+        return words, 1
+    return 1, math.ceil(width / bits_per_cycle - BEAT_EPSILON)
+
+
+@dataclass(frozen=True)
+class DramPort:
+    """The DRAM port of an accelerator: beat shape per tensor word width.
+
+    A DRAM phase of K words of the ifmap/ofmap (or filter) tensor takes
+    `ceil(K / ifmap_words) * ifmap_cycles` (or the filter's) cycles.
+    """
+
+    ifmap_bits: int
+    filter_bits: int
+    ifmap_words: int  # L for ifmap and ofmap words (ib bits)
+    ifmap_cycles: int  # D for ifmap and ofmap words
+    filter_words: int  # L for filter words (wb bits)
+    filter_cycles: int  # D for filter words
+
+    @property
+    def width_bits(self) -> int:
+        """The port's width: `max(L_ifmap * ib, L_filter * wb)` bits."""
+        return max(self.ifmap_words * self.ifmap_bits, self.filter_words * self.filter_bits)
+
+
+def dram_port(accel: Accelerator) -> DramPort:
+    """The beat shapes (L, D) of an accelerator's ifmap/ofmap and filter words."""
+    fmt = format_of(accel.pe)
+    bpc = dram_bits_per_cycle(accel)
+    li, di = beat_shape(bpc, fmt.ifmap_bits)
+    lw, dw = beat_shape(bpc, fmt.filter_bits)
+    return DramPort(fmt.ifmap_bits, fmt.filter_bits, li, di, lw, dw)
+
+
+@dataclass(frozen=True)
+class DramTraffic:
+    """DRAM beats per tensor of one layer (sum over its DRAM phases of ceil(K / L)) and the
+    cycles they take (beats x D), all phases serial with compute."""
+
+    ifmap_beats: int
+    filter_beats: int
+    ofmap_beats: int
+    cycles: int
+
+
+def chunk_classes(total: int, size: int) -> list[tuple[int, int]]:
+    """[(how many, size of each)]: `total` cut into chunks of `size`, the last one smaller.
+
+    >>> chunk_classes(10, 4)
+    [(2, 4), (1, 2)]
+    """
+    chunks = ceil_div(total, size)
+    last = total - (chunks - 1) * size
+    return [(count, value) for count, value in ((chunks - 1, size), (1, last)) if count > 0]
+
+
+def dram_traffic(
+    layer: LayerShape, accel: Accelerator, batch: int, mapping: Mapping | None
+) -> DramTraffic:
+    """DRAM beats and cycles of a layer under a mapping (None: pool/add on the vector unit).
+
+    The phases are those of the loop nest of docs/accelerator.md section 1; the sums count
+    classes (regular and last image block, channel tile, filter tile, fold, GLB block, strip)
+    instead of looping over the passes.
+    """
+    port = dram_port(accel)
+    li, di, lw, dw = port.ifmap_words, port.ifmap_cycles, port.filter_words, port.filter_cycles
+    N = batch
+    if mapping is None:
+        outputs = N * layer.M * layer.E * layer.F
+        operands = 1 if layer.kind == "pool" else len(layer.inputs)
+        loaded = N * layer.C * layer.H * layer.W * operands
+        ifmap, ofmap = ceil_div(loaded, li), ceil_div(outputs, li)
+        return DramTraffic(ifmap, 0, ofmap, (ifmap + ofmap) * di)
+    G, R, S, E, F = layer.G, layer.R, layer.S, layer.E, layer.F
+    Cg, Mg = layer.C // layer.G, layer.M // layer.G
+    e, n, p, q, r, t = mapping.set_cols, mapping.n, mapping.p, mapping.q, mapping.r, mapping.t
+    height, strips = mapping.set_rows, mapping.strips
+    image_blocks = ceil_div(N, n)
+    blocks = ceil_div(Mg, mapping.m)
+    wu = column_hull(layer)
+    images = chunk_classes(N, n)
+    channels = chunk_classes(Cg, q * r)
+    # LOAD_IFMAP per (g, b, s, blk, ct): nb * ch * rows(s) * Wu words.
+    ifmap = 0
+    for lo in range(0, E, e):
+        rows = strip_row_hull(layer, lo, min(E, lo + e))
+        ifmap += sum(
+            cb * cc * ceil_div(nb * ch * rows * wu, li) for cb, nb in images for cc, ch in channels
+        )
+    ifmap *= G * blocks
+    # LOAD_FILTER per (g, b, s, blk, ct, ft of blk, fold): f * ch * h * S words.
+    filters = sum(
+        cc * cf * ch_count * ceil_div(f * ch * h * S, lw)
+        for cc, ch in channels
+        for cf, f in chunk_classes(Mg, p * t)
+        for ch_count, h in chunk_classes(R, height)
+    )
+    filters *= G * image_blocks * strips
+    # WRITE_OFMAP per (g, b, s, blk): nb * mb * er * F words.
+    ofmap = G * sum(
+        cb * cs * ck * ceil_div(nb * mb * er * F, li)
+        for cb, nb in images
+        for cs, er in chunk_classes(E, e)
+        for ck, mb in chunk_classes(Mg, mapping.m)
+    )
+    return DramTraffic(ifmap, filters, ofmap, (ifmap + ofmap) * di + filters * dw)
 
 
 # --------------------------------------------------------------------------- MAC layers
@@ -238,7 +366,7 @@ def cost_mac_layer(
     """Cost of a conv or FC layer under the mapping (e, n, p, q, r, t), None if it does not fit.
 
     The GLB keeps as many filter tiles' psums (`k`, so m = k*p*t) as fit beside the
-    double-buffered ifmap and filter tiles.
+    single-buffered ifmap and filter tiles. DRAM phases run serially with compute.
     """
     fmt = format_of(accel.pe)
     ib, wb, pb = fmt.ifmap_bits, fmt.filter_bits, fmt.psum_bits
@@ -258,23 +386,24 @@ def cost_mac_layer(
     tiles = ceil_div(Mg, p * t)  # filter tiles of p*t filters
     channel_tiles = ceil_div(Cg, q * r)
     p_groups = ceil_div(Mg, p)  # sets-worth of filters: sum over tiles of the sets in use
-    q_groups = ceil_div(Cg, q)  # psum contributions per output (one per q-channel chunk)
+    q_groups = ceil_div(Cg, q)  # psum windows per output and filter row (one per q-chunk)
     real_cols, padded_cols = used_columns(layer)
+    hull_cols = column_hull(layer)
 
-    # The strips' input rows: loaded into the GLB once per strip (all R filter rows), read
-    # from the GLB by each fold.
-    rows_all = rows_folds = widest = 0
+    # The strips' input rows: DRAM loads the hull of each strip's rows into the GLB (all R
+    # filter rows at once); each fold reads the union of its own rows from the GLB.
+    rows_hull = rows_folds = widest = 0
     for lo in range(0, E, e):
         hi = min(E, lo + e)
-        rows = real_rows(layer, lo, hi, 0, R)
-        rows_all += rows
+        rows = strip_row_hull(layer, lo, hi)
+        rows_hull += rows
         widest = max(widest, rows)
         for f in range(folds):
             rows_folds += real_rows(layer, lo, hi, f * height, min(R, (f + 1) * height))
 
     glb_bits = accel.glb_bytes * 8
-    ifmap_buffer = 2 * q * r * widest * real_cols * n * ib
-    filter_buffer = 2 * p * t * q * r * height * S * wb
+    ifmap_buffer = q * r * widest * hull_cols * n * ib
+    filter_buffer = p * t * q * r * height * S * wb
     psum_per_tile = p * t * e * F * n * pb
     k = min(tiles, (glb_bits - ifmap_buffer - filter_buffer) // psum_per_tile)
     if k < 1:
@@ -284,10 +413,12 @@ def cost_mac_layer(
     outputs = N * G * Mg * E * F
     macs = outputs * Cg * R * S
     weights = G * Mg * Cg * R * S
-    dram_ifmap = N * G * blocks * Cg * rows_all * real_cols
+    dram_ifmap = N * G * blocks * Cg * rows_hull * hull_cols
     filter_loads = image_blocks * strips * weights
     noc_ifmap = N * G * p_groups * Cg * E * R * padded_cols
     noc_filter = image_blocks * E * weights
+    windows = outputs * q_groups * R  # (output, q-chunk, filter row): one psum window each
+    accumulations = outputs * channel_tiles * folds  # one GLB accumulation per output and pass
     accesses = Accesses(
         macs=macs,
         dram_ifmap_reads=dram_ifmap,
@@ -297,24 +428,22 @@ def cost_mac_layer(
         glb_ifmap_writes=dram_ifmap,
         glb_filter_reads=filter_loads,
         glb_filter_writes=filter_loads,
-        glb_psum_reads=outputs * q_groups * folds,
-        glb_psum_writes=outputs * q_groups * folds,
+        glb_psum_reads=accumulations,
+        glb_psum_writes=accumulations,
         noc_ifmap=noc_ifmap,
         noc_filter=noc_filter,
-        noc_psum=outputs * q_groups * R,
+        noc_psum=windows,
         spad_ifmap_reads=macs,
         spad_ifmap_writes=noc_ifmap,
         spad_filter_reads=macs,
         spad_filter_writes=noc_filter,
-        spad_psum_reads=macs + outputs * q_groups * R,
-        spad_psum_writes=macs + outputs * q_groups * (R - folds),
+        spad_psum_reads=macs - windows,
+        spad_psum_writes=macs,
     )
 
     passes_per_image_block = G * strips * tiles * channel_tiles * folds
-    step = q * S + F * p * q * S + height
-    compute = G * strips * tiles * channel_tiles * folds * (image_blocks * p * q * S + N * step)
-    dram_bits = (dram_ifmap + outputs) * ib + filter_loads * wb
-    stall = stall_cycles_for(dram_bits, compute, dram_bits_per_cycle(accel))
+    step = q * S + F * p * q * S
+    compute = passes_per_image_block * (image_blocks * p * q * S + N * step)
     mapping = Mapping(
         set_rows=height,
         set_cols=e,
@@ -329,6 +458,7 @@ def cost_mac_layer(
         array_passes=passes_per_image_block * image_blocks,
         glb_passes=G * image_blocks * strips * blocks,
     )
+    stall = dram_traffic(layer, accel, batch, mapping).cycles
     energy = Energy(*level_energies(accesses, compute + stall, unit_energies(accel, table)))
     return Cost(mapping, accesses, r * t * e * height, compute, stall, energy)
 
@@ -341,11 +471,10 @@ def cost_vector_layer(
 ) -> Cost:
     """Pool or residual add on the vector unit beside the GLB (outside the MAC array).
 
-    Inputs stream from DRAM into the GLB, `cols` lanes read them (a pool reads every window
-    element, an add every operand) and each lane retires one read per cycle; results go
-    straight back to DRAM.
+    Inputs are loaded from DRAM into the GLB (one serial phase), `cols` lanes read them (a
+    pool reads every window element, an add every operand) and each lane retires one read per
+    cycle; the results are written back to DRAM (one serial phase).
     """
-    fmt = format_of(accel.pe)
     N = batch
     outputs = N * layer.M * layer.E * layer.F
     if layer.kind == "pool":
@@ -363,7 +492,6 @@ def cost_vector_layer(
     )
     accesses = Accesses(**zero)
     compute = ceil_div(reads, accel.cols)
-    dram_bits = (loaded + outputs) * fmt.ifmap_bits
-    stall = stall_cycles_for(dram_bits, compute, dram_bits_per_cycle(accel))
+    stall = dram_traffic(layer, accel, batch, None).cycles
     energy = Energy(*level_energies(accesses, compute + stall, unit_energies(accel, table)))
     return Cost(None, accesses, 0, compute, stall, energy)

@@ -13,9 +13,10 @@ bandwidth only ever adds feasible candidates.
 Search. Each design takes the feasible candidate minimizing its objective (energy: energy,
 then compute cycles; latency: cycles, then energy; edp: energy x cycles, then cycles), ties to
 the first in list order. It is exhaustive but pruned exactly: a lower bound of every
-candidate's objective (the GLB holding all filter tiles, no DRAM stall) is one matrix product;
-only candidates whose bound does not exceed the exact objective of the best-bounded one are
-costed exactly.
+candidate's objective (exact but for the DRAM time, taken as words x D / L without rounding
+each phase up to whole beats) is a few outer products; only candidates whose bound does not
+exceed the exact objective of the best-bounded one are costed exactly (the DRAM phases summed
+by class, as `model.dram_traffic`).
 """
 
 from __future__ import annotations
@@ -28,8 +29,14 @@ import numpy as np
 import numpy.typing as npt
 
 from qappac.dataflow.energy import EnergyTable, default_energy_table
-from qappac.dataflow.geometry import folds_of, strip_rows, used_columns
-from qappac.dataflow.model import ACCESS_FIELDS, ENERGY_LEVELS, level_energies, unit_energies_of
+from qappac.dataflow.geometry import column_hull, folds_of, strip_rows, used_columns
+from qappac.dataflow.model import (
+    ACCESS_FIELDS,
+    BEAT_EPSILON,
+    ENERGY_LEVELS,
+    level_energies,
+    unit_energies_of,
+)
 from qappac.ir import Accelerator, Objective, PEType
 from qappac.numerics import format_of
 from qappac.shapes import LayerShape
@@ -123,6 +130,23 @@ def _cdiv(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
     return -(-a // b)  # type: ignore[operator, return-value]
 
 
+def _classes(
+    total: np.ndarray | int, size: np.ndarray | int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """[(count, size)] of the regular chunks and the last one of `total` cut into `size`
+    (element by element; a count may be 0)."""
+    chunks = _cdiv(total, size)
+    return [(chunks - 1, size + 0 * chunks), (chunks * 0 + 1, total - (chunks - 1) * size)]
+
+
+def beat_shapes(bits_per_cycle: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(L, D) per design, as `model.beat_shape`: words per DRAM beat and cycles per beat."""
+    words = np.floor(bits_per_cycle / width + BEAT_EPSILON).astype(I64)
+    slow = words < 1
+    cycles = np.where(slow, np.ceil(width / bits_per_cycle - BEAT_EPSILON), 1).astype(I64)
+    return np.maximum(words, 1), cycles
+
+
 @dataclass(frozen=True)
 class CandidateTable:
     """The candidate mappings of one layer on one array shape, with every quantity that does
@@ -141,19 +165,26 @@ class CandidateTable:
     image_blocks: np.ndarray
     tiles: np.ndarray  # filter tiles T
     channel_tiles: np.ndarray
-    q_groups: np.ndarray
     compute: np.ndarray
     noc_ifmap: np.ndarray
     noc_filter: np.ndarray
     filter_loads: np.ndarray
     glb_ifmap_reads: np.ndarray
+    accumulations: np.ndarray  # GLB psum reads (= writes): outputs x CT x folds
+    windows: np.ndarray  # NoC psum transfers: outputs x Q x R
     dram_per_block: np.ndarray  # DRAM ifmap words per GLB block of filter tiles
-    glb_ifmap_coef: np.ndarray  # GLB bits = coef x ifmap bits (double-buffered ifmap tile)
+    glb_ifmap_coef: np.ndarray  # GLB bits = coef x ifmap bits (single-buffered ifmap tile)
     glb_filter_coef: np.ndarray
     glb_psum_coef: np.ndarray  # per filter tile kept in the GLB
     qs: np.ndarray  # q*S: ifmap spad words
     pqs: np.ndarray  # p*q*S: filter spad words
-    bound_counts: np.ndarray  # (K, 7) for the energy lower bound, see `_bound_weights`
+    # The strips' distinct row hulls and how many strips have each: (widths, V) tables and
+    # each candidate's row in them (for the DRAM phases, summed by class in `_dram_cycles`).
+    hull_row: np.ndarray
+    hull_values: np.ndarray
+    hull_counts: np.ndarray
+    column_hull: int
+    batch: int
     outputs: int
     macs: int
 
@@ -207,8 +238,9 @@ def candidate_table(layer: LayerShape, batch: int, rows: int, cols: int) -> Cand
     # Row sums for every strip width, shared by all array shapes.
     sr = strip_rows(layer, folds, tuple(int(w) for w in all_widths))
     ei = np.searchsorted(-all_widths, -e)
-    rows_all, rows_folds, widest = sr.total_all[ei], sr.total_folds[ei], sr.widest[ei]
+    rows_folds, hull_total, widest = sr.total_folds[ei], sr.hull_total[ei], sr.hull_widest[ei]
     real_cols, padded_cols = used_columns(layer)
+    wu = column_hull(layer)
 
     strips = _cdiv(E, e)
     image_blocks = _cdiv(N, n)
@@ -217,18 +249,14 @@ def candidate_table(layer: LayerShape, batch: int, rows: int, cols: int) -> Cand
     CT = _cdiv(Q, r)
     outputs = N * G * Mg * E * F
     weights = G * Mg * Cg * R * S
-    step = q * S + F * p * q * S + height
+    step = q * S + F * p * q * S
     compute = G * strips * T * CT * folds * (image_blocks * p * q * S + N * step)
     noc_ifmap = N * G * P * Cg * E * R * padded_cols
     noc_filter = image_blocks * E * weights
     filter_loads = image_blocks * strips * weights
     glb_ifmap_reads = N * G * T * Cg * rows_folds * real_cols
-    dram_per_block = N * G * Cg * rows_all * real_cols
-    q_outputs = outputs * Q
-    bound = np.stack(
-        [noc_ifmap, noc_filter, filter_loads, glb_ifmap_reads, dram_per_block, q_outputs, compute],
-        axis=1,
-    ).astype(F64)
+    dram_per_block = N * G * Cg * hull_total * wu
+
     return CandidateTable(
         folds=folds,
         height=height,
@@ -243,19 +271,24 @@ def candidate_table(layer: LayerShape, batch: int, rows: int, cols: int) -> Cand
         image_blocks=image_blocks,
         tiles=T,
         channel_tiles=CT,
-        q_groups=Q,
         compute=compute,
         noc_ifmap=noc_ifmap,
         noc_filter=noc_filter,
         filter_loads=filter_loads,
         glb_ifmap_reads=glb_ifmap_reads,
+        accumulations=outputs * CT * folds,
+        windows=outputs * Q * R,
         dram_per_block=dram_per_block,
-        glb_ifmap_coef=2 * q * r * widest * real_cols * n,
-        glb_filter_coef=2 * p * t * q * r * height * S,
+        glb_ifmap_coef=q * r * widest * wu * n,
+        glb_filter_coef=p * t * q * r * height * S,
         glb_psum_coef=p * t * e * F * n,
         qs=q * S,
         pqs=p * q * S,
-        bound_counts=bound,
+        hull_row=ei,
+        hull_values=sr.hull_values,
+        hull_counts=sr.hull_counts,
+        column_hull=wu,
+        batch=N,
         outputs=outputs,
         macs=outputs * Cg * R * S,
     )
@@ -279,6 +312,10 @@ class Designs:
     pb: np.ndarray
     bits_per_cycle: np.ndarray
     units: dict[str, np.ndarray]
+    l_i: np.ndarray  # ifmap/ofmap words per DRAM beat
+    d_i: np.ndarray  # cycles per ifmap/ofmap beat
+    l_w: np.ndarray  # filter words per DRAM beat
+    d_w: np.ndarray  # cycles per filter beat
 
     def take(self, index: np.ndarray) -> Designs:
         return Designs(
@@ -293,6 +330,10 @@ class Designs:
             pb=self.pb[index],
             bits_per_cycle=self.bits_per_cycle[index],
             units={k: v[index] for k, v in self.units.items()},
+            l_i=self.l_i[index],
+            d_i=self.d_i[index],
+            l_w=self.l_w[index],
+            d_w=self.d_w[index],
         )
 
 
@@ -319,6 +360,9 @@ def designs_of(arrays: AcceleratorArrays, table: EnergyTable) -> Designs:
     )
     if arrays.static_pj_per_pe_cycle is not None:
         units["static"] = arrays.static_pj_per_pe_cycle * (arrays.rows * arrays.cols)
+    bits_per_cycle = arrays.dram_gb_per_s * 8000.0 / arrays.clock_mhz
+    l_i, d_i = beat_shapes(bits_per_cycle, ib)
+    l_w, d_w = beat_shapes(bits_per_cycle, wb)
     return Designs(
         rows=arrays.rows,
         cols=arrays.cols,
@@ -329,27 +373,30 @@ def designs_of(arrays: AcceleratorArrays, table: EnergyTable) -> Designs:
         ib=ib,
         wb=wb,
         pb=pb,
-        bits_per_cycle=arrays.dram_gb_per_s * 8000.0 / arrays.clock_mhz,
+        bits_per_cycle=bits_per_cycle,
         units={k: np.broadcast_to(np.asarray(v, dtype=F64), ib.shape) for k, v in units.items()},
+        l_i=l_i,
+        d_i=d_i,
+        l_w=l_w,
+        d_w=d_w,
     )
 
 
 # --------------------------------------------------------------------------- the model
 
 
-def _psum_unit(layer: LayerShape, folds: int, u: dict[str, np.ndarray]) -> np.ndarray:
-    """Energy per (output x channel chunk): GLB read-modify-write per fold, R NoC hops and
-    psum spad reads, R - folds psum spad writes."""
-    R = layer.R
-    return (
-        folds * (u["glb_psum_r"] + u["glb_psum_w"])
-        + R * (u["noc_psum"] + u["spad_psum_r"])
-        + (R - folds) * u["spad_psum_w"]
+def _fixed_energy(layer: LayerShape, c: CandidateTable, u: dict[str, np.ndarray]) -> np.ndarray:
+    """The energy every candidate of the layer spends alike: MACs with their spad reads and
+    psum writes, and the ofmap's DRAM writes."""
+    per_mac = (
+        u["mac"] + u["spad_ifmap_r"] + u["spad_filter_r"] + u["spad_psum_r"] + u["spad_psum_w"]
     )
+    return c.macs * per_mac + c.outputs * u["dram_ifmap"]
 
 
-def _bound_weights(layer: LayerShape, folds: int, u: dict[str, np.ndarray]) -> np.ndarray:
-    """(6, D) per-design weights of the first 6 columns of `CandidateTable.bound_counts`."""
+def _bound_weights(u: dict[str, np.ndarray]) -> np.ndarray:
+    """(7, D) per-design energy per count of: NoC ifmap, NoC filter, filter loads, GLB ifmap
+    reads, DRAM ifmap words, GLB psum accumulations, psum windows."""
     return np.stack(
         [
             u["noc_ifmap"] + u["spad_ifmap_w"],
@@ -357,9 +404,55 @@ def _bound_weights(layer: LayerShape, folds: int, u: dict[str, np.ndarray]) -> n
             u["dram_filter"] + u["glb_filter_w"] + u["glb_filter_r"],
             u["glb_ifmap_r"],
             u["dram_ifmap"] + u["glb_ifmap_w"],
-            _psum_unit(layer, folds, u),
+            u["glb_psum_r"] + u["glb_psum_w"],
+            u["noc_psum"] - u["spad_psum_r"],  # each window saves its first psum spad read
         ]
     )
+
+
+def _dram_cycles(
+    layer: LayerShape,
+    batch: int,
+    c: CandidateTable,
+    k: np.ndarray,
+    kept: np.ndarray,
+    blocks: np.ndarray,
+    d: Designs,
+    di: np.ndarray,
+) -> np.ndarray:
+    """DRAM cycles of candidate k[i] on design di[i]: `model.dram_traffic`, each tensor's
+    phases summed by class (regular and last image block, channel tile, filter tile, fold,
+    strip, GLB block; strips by distinct row hull)."""
+    N, G, R, S, E, F = batch, layer.G, layer.R, layer.S, layer.E, layer.F
+    Cg, Mg = layer.C // layer.G, layer.M // layer.G
+    e, n, p, q, r, t = c.e[k], c.n[k], c.p[k], c.q[k], c.r[k], c.t[k]
+    l_i, l_w = d.l_i[di], d.l_w[di]
+    images = _classes(N, n)
+    channels = _classes(Cg, q * r)
+    # LOAD_IFMAP per (g, b, s, blk, ct): nb * ch * rows(s) * Wu words.
+    values = c.hull_values[c.hull_row[k]] * c.column_hull  # (pairs, V)
+    counts = c.hull_counts[c.hull_row[k]]
+    ifmap = np.zeros(k.shape, dtype=I64)
+    for cb, nb in images:
+        for cc, ch in channels:
+            beats = -(-((nb * ch)[:, None] * values) // l_i[:, None])
+            ifmap += cb * cc * (counts * beats).sum(axis=1)
+    ifmap *= G * blocks
+    # LOAD_FILTER per (g, b, s, blk, ct, ft of blk, fold): f * ch * h * S words.
+    filters = np.zeros(k.shape, dtype=I64)
+    for fc, h in _classes(R, c.height):
+        for cc, ch in channels:
+            for cf, f in _classes(Mg, p * t):
+                filters += fc * cc * cf * -(-(f * ch * (h * S)) // l_w)
+    filters *= G * _cdiv(N, n) * _cdiv(E, e)
+    # WRITE_OFMAP per (g, b, s, blk): nb * mb(blk) * er(s) * F words.
+    ofmap = np.zeros(k.shape, dtype=I64)
+    for cb, nb in images:
+        for cs, er in _classes(E, e):
+            for ck, mb in _classes(Mg, kept * p * t):
+                ofmap += cb * cs * ck * -(-(nb * mb * er * F) // l_i)
+    ofmap *= G
+    return (ifmap + ofmap) * d.d_i[di] + filters * d.d_w[di]
 
 
 def _exact(
@@ -380,17 +473,18 @@ def _exact(
     blocks = -(-T // kept)
     dram_ifmap = c.dram_per_block[k] * blocks
     compute = c.compute[k]
-    dram_bits = (dram_ifmap + c.outputs) * ib + c.filter_loads[k] * wb
-    dram_cycles = np.ceil(dram_bits / d.bits_per_cycle[di]).astype(I64)
-    stall = np.maximum(0, dram_cycles - compute)
+    stall = _dram_cycles(layer, c.batch, c, k, kept, blocks, d, di)
     u = {name: d.units[name][di] for name in _EXACT_UNITS}
+    w = _bound_weights(u)
     energy = (
-        c.noc_ifmap[k] * (u["noc_ifmap"] + u["spad_ifmap_w"])
-        + c.noc_filter[k] * (u["noc_filter"] + u["spad_filter_w"])
-        + c.filter_loads[k] * (u["dram_filter"] + u["glb_filter_w"] + u["glb_filter_r"])
-        + c.glb_ifmap_reads[k] * u["glb_ifmap_r"]
-        + dram_ifmap * (u["dram_ifmap"] + u["glb_ifmap_w"])
-        + (c.outputs * c.q_groups[k]) * _psum_unit(layer, c.folds, u)
+        _fixed_energy(layer, c, u)
+        + c.noc_ifmap[k] * w[0]
+        + c.noc_filter[k] * w[1]
+        + c.filter_loads[k] * w[2]
+        + c.glb_ifmap_reads[k] * w[3]
+        + dram_ifmap * w[4]
+        + c.accumulations[k] * w[5]
+        + c.windows[k] * w[6]
         + (compute + stall) * u["static"]
     )
     return {
@@ -405,6 +499,9 @@ def _exact(
 
 
 _EXACT_UNITS = (
+    "mac",
+    "spad_ifmap_r",
+    "spad_filter_r",
     "noc_ifmap",
     "spad_ifmap_w",
     "noc_filter",
@@ -469,14 +566,15 @@ def search(
     if c.size == 0 or D == 0:
         return choice
     grouping = grouping or grouping_of(d)
-    weights = _bound_weights(layer, c.folds, d.units)
+    weights = _bound_weights(d.units)
+    fixed = _fixed_energy(layer, c, d.units)
     members = np.arange(D)
     for pool in (np.arange(c.tier1), np.arange(c.tier1, c.size)):
         members = members[choice[members] < 0]
         for lo in range(0, members.size, _CHUNK):
             rows = members[lo : lo + _CHUNK]
             choice[rows] = _search_group(
-                layer, c, pool, d, rows, weights[:, rows], objective, grouping
+                layer, c, pool, d, rows, weights[:, rows], fixed[rows], objective, grouping
             )
     return choice
 
@@ -488,6 +586,7 @@ def _search_group(
     d: Designs,
     rows: np.ndarray,
     weights: np.ndarray,
+    fixed: np.ndarray,
     objective: Objective,
     grouping: Grouping,
 ) -> np.ndarray:
@@ -522,16 +621,15 @@ def _search_group(
     dram_ifmap = c.dram_per_block[live][None, :] * (
         -(-c.tiles[live][None, :] // np.maximum(kept, 1))
     )
-    least_bits = (
-        (dram_ifmap + c.outputs) * cfg[:, 1:2] + c.filter_loads[live][None, :] * cfg[:, 2:3]
-    ).astype(F64)
     counts = np.stack(
         [
             c.noc_ifmap[live],
             c.noc_filter[live],
             c.filter_loads[live],
             c.glb_ifmap_reads[live],
-            c.outputs * c.q_groups[live],
+            c.accumulations[live],
+            c.windows[live],
+            c.compute[live],
         ],
         axis=1,
     ).astype(F64)
@@ -543,23 +641,52 @@ def _search_group(
         & (c.p[live][None, :] <= triples[:, 2:3])
     )
     feasible = fits[grouping.spad_id[rows]] & glb_ok[gid]
-    # A lower bound of each objective: exact but for the rounding up of DRAM cycles.
-    # (In-place arithmetic: these are the largest arrays of the search.)
-    cycles = least_bits[gid]
-    cycles /= d.bits_per_cycle[rows, None]
-    np.maximum(cycles, c.compute[live].astype(F64)[None, :], out=cycles)
+    # A lower bound of each objective: exact but for the DRAM cycles, taken as words x D / L
+    # (each phase's ceil(K / L) beats not rounded up): per design, weights of the candidates'
+    # counts. `einsum` rather than a matrix product: BLAS threads cost far more than they
+    # save at these sizes. The per-design constant `offset` is left out of the bound and
+    # subtracted from the threshold instead.
+    per_i = d.d_i[rows] / d.l_i[rows]  # DRAM cycles per ifmap/ofmap word, at least
+    per_w = d.d_w[rows] / d.l_w[rows]
+    static = d.units["static"][rows]
+    ifmap_words = dram_ifmap.astype(F64)[gid]
+    if objective != "energy":
+        # cycles = compute + filter words x per_w + (ifmap words + outputs) x per_i
+        cycles = np.einsum(
+            "dj,jk->dk",
+            np.stack([per_w, np.ones(rows.size)], 1),
+            np.ascontiguousarray(counts[:, [2, 6]].T),
+        )
+        cycles += ifmap_words * per_i[:, None]
+    if objective != "latency":
+        # energy = counts x weights + static x cycles (+ the fixed energy)
+        w = np.stack(
+            [
+                weights[0],
+                weights[1],
+                weights[2] + static * per_w,
+                weights[3],
+                weights[5],
+                weights[6],
+                static,
+            ],
+            axis=1,
+        )
+        energy = np.einsum("dj,jk->dk", w, np.ascontiguousarray(counts.T))
+        ifmap_words *= (weights[4] + static * per_i)[:, None]
+        energy += ifmap_words
     if objective == "latency":
-        bound = cycles.copy()
+        bound = cycles
+        offset = c.outputs * per_i
+    elif objective == "energy":
+        bound = energy
+        offset = fixed + c.outputs * per_i * static
     else:
-        bound = dram_ifmap.astype(F64)[gid]
-        bound *= weights[4][:, None]
-        bound += cycles * d.units["static"][rows, None]
-        # Outer products rather than a matrix product: BLAS threads cost more than they
-        # save at these sizes.
-        for j, column in zip((0, 1, 2, 3, 5), counts.T, strict=True):
-            bound += np.multiply.outer(weights[j], column)
-        if objective == "edp":
-            bound *= cycles
+        cycles += (c.outputs * per_i)[:, None]
+        energy += (fixed + c.outputs * per_i * static)[:, None]
+        energy *= cycles
+        bound = energy
+        offset = np.zeros(rows.size)
     bound[~feasible] = np.inf
     masked = bound
     best = np.argmin(masked, axis=1)
@@ -569,7 +696,7 @@ def _search_group(
     local = np.nonzero(has)[0]
     ub, _ = _keys(objective, _exact(layer, c, live[best[local]], d, rows[local]))
     threshold = np.full(rows.size, -np.inf)
-    threshold[local] = ub * (1 + _SLACK)
+    threshold[local] = ub * (1 + _SLACK) - offset[local]
     di, k = np.nonzero(bound <= threshold[:, None])
     x = _exact(layer, c, live[k], d, rows[di])
     primary, secondary = _keys(objective, x)
@@ -587,10 +714,9 @@ def mapping_counts(
 ) -> dict[str, np.ndarray]:
     """Mapping fields, cycles, access counts and energies of candidate k[i] on design di[i]."""
     x = _exact(layer, c, k, d, di)
-    R = layer.R
     folds = c.folds
     outputs, macs = c.outputs, c.macs
-    qg = outputs * c.q_groups[k]
+    accumulations, windows = c.accumulations[k], c.windows[k]
     dram_ifmap = x["dram_ifmap"]
     filter_loads = c.filter_loads[k]
     noc_ifmap, noc_filter = c.noc_ifmap[k], c.noc_filter[k]
@@ -604,17 +730,17 @@ def mapping_counts(
         "glb_ifmap_writes": dram_ifmap,
         "glb_filter_reads": filter_loads,
         "glb_filter_writes": filter_loads,
-        "glb_psum_reads": qg * folds,
-        "glb_psum_writes": qg * folds,
+        "glb_psum_reads": accumulations,
+        "glb_psum_writes": accumulations,
         "noc_ifmap": noc_ifmap,
         "noc_filter": noc_filter,
-        "noc_psum": qg * R,
+        "noc_psum": windows,
         "spad_ifmap_reads": macs,
         "spad_ifmap_writes": noc_ifmap,
         "spad_filter_reads": macs,
         "spad_filter_writes": noc_filter,
-        "spad_psum_reads": macs + qg * R,
-        "spad_psum_writes": macs + qg * (R - folds),
+        "spad_psum_reads": macs - windows,
+        "spad_psum_writes": macs,
     }
     out = {name: np.broadcast_to(np.asarray(v, dtype=I64), shape) for name, v in counts.items()}
     p, t, e = c.p[k], c.t[k], c.e[k]
@@ -748,9 +874,10 @@ def _vector_layer(layer: LayerShape, d: Designs, batch: int) -> dict[str, np.nda
         glb_ifmap_reads=zeros + reads,
     )
     compute = -(-reads // d.cols)
-    dram_cycles = np.ceil((loaded + outputs) * d.ib / d.bits_per_cycle).astype(I64)
+    # One serial load phase and one serial write phase (model.dram_traffic).
+    dram_cycles = (-(-loaded // d.l_i) + -(-outputs // d.l_i)) * d.d_i
     out["compute_cycles"] = compute
-    out["stall_cycles"] = np.maximum(0, dram_cycles - compute)
+    out["stall_cycles"] = dram_cycles
     out["cycles"] = out["compute_cycles"] + out["stall_cycles"]
     out["ok"] = np.ones(D, dtype=bool)
     out["active_pes"] = zeros
