@@ -91,6 +91,14 @@ def schedule_design(
     return schedules
 
 
+def running_design(design: Design, models: ModelSet) -> tuple[Design, EnergyTable]:
+    """The design as it runs, at min(its clock, its modeled fmax), and the characterized
+    energy table the mapping search uses there (shared by build and `qappac sim --layer`)."""
+    effective = effective_accelerator(design.accelerator, models)
+    table = energy_table_from_models(models, None, effective)
+    return design.model_copy(update={"accelerator": effective}), table
+
+
 def render_design(design: Design, models: ModelSet, sink: DiagnosticSink) -> Files:
     """Every file `qappac build` writes for one design, as text.
 
@@ -107,7 +115,8 @@ def render_design(design: Design, models: ModelSet, sink: DiagnosticSink) -> Fil
             acc.span_of("pe"),
         )
         raise DesignError(sink.sorted())
-    effective = effective_accelerator(acc, models)
+    running, table = running_design(design, models)
+    effective = running.accelerator
     if effective.clock_mhz < acc.clock_mhz:
         sink.warning(
             f"clock {fmt_float(acc.clock_mhz)} MHz of accelerator '{acc.name}' exceeds its "
@@ -115,8 +124,6 @@ def render_design(design: Design, models: ModelSet, sink: DiagnosticSink) -> Fil
             "is evaluated at the fmax",
             acc.span_of("clock_mhz"),
         )
-    table = energy_table_from_models(models, None, effective)
-    running = design.model_copy(update={"accelerator": effective})
     schedules = schedule_design(running, table, sink)
     if sink.has_errors:
         raise DesignError(sink.sorted())
@@ -138,7 +145,7 @@ def render_design(design: Design, models: ModelSet, sink: DiagnosticSink) -> Fil
         ),
     ]
     files: dict[str, str | bytes] = {
-        **{f"rtl/{name}": text for name, text in render_rtl(design).items()},
+        **{f"rtl/{name}": text for name, text in render_rtl(running).items()},
         "design.json": design_json(design),
         "schedule.csv": schedule_csv(schedules),
         "ppa.csv": ppa_csv(design, ppa),
@@ -150,27 +157,25 @@ def render_design(design: Design, models: ModelSet, sink: DiagnosticSink) -> Fil
 
 
 def render_rtl(design: Design) -> Outputs:
-    """The design's RTL and `filelist.f` (dependency order). For now the processing element
-    and its requantizer; the PE array, NoC, global buffer and controller come with the
-    whole-accelerator RTL. Every top is elaborated by pyslang: a diagnostic there is a qappac
-    bug, raised as an internal error with the files kept for the report."""
-    from qappac.rtl_pe import emit_pe, emit_requant, requant_name, top_name
+    """The design's accelerator RTL and `filelist.f` (compilation order): the PE array, NoC,
+    global buffer, DRAM port and controller of docs/accelerator.md, for the accelerator as it
+    runs (its DRAM port width follows the bandwidth per cycle at the effective clock). The
+    top is elaborated by pyslang: a diagnostic there is a qappac bug, raised as an internal
+    error with the files kept for the report."""
+    from qappac.rtl_accel import emit_accelerator, port_of, top_name
     from qappac.tools.slang import check_sources
 
     acc = design.accelerator
-    pe = emit_pe(acc.pe, acc.spad_ifmap, acc.spad_filter, acc.spad_psum)
-    requant = emit_requant(acc.pe)
-    for sources, top in ((pe, top_name(acc.pe)), (requant, requant_name(acc.pe))):
-        report = check_sources(sources, top)
-        if not report.clean:
-            kept = Path(tempfile.mkdtemp(prefix="qappac-rtl-"))
-            for name, text in sources.items():
-                (kept / name).write_text(text, encoding="utf-8")
-            raise RuntimeError(
-                f"generated RTL of '{top}' has pyslang diagnostics (files kept in {kept}):\n"
-                + report.text
-            )
-    rtl = {**pe, **requant}
+    rtl = emit_accelerator(acc, port_of(acc))
+    report = check_sources(rtl, top_name(acc))
+    if not report.clean:
+        kept = Path(tempfile.mkdtemp(prefix="qappac-rtl-"))
+        for name, text in rtl.items():
+            (kept / name).write_text(text, encoding="utf-8")
+        raise RuntimeError(
+            f"generated RTL of '{top_name(acc)}' has pyslang diagnostics (files kept in "
+            f"{kept}):\n" + report.text
+        )
     return {**rtl, "filelist.f": "".join(f"{name}\n" for name in rtl)}
 
 

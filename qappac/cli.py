@@ -86,11 +86,16 @@ def make_parser() -> argparse.ArgumentParser:
 
     sim = verbs.add_parser("sim", help="simulate generated RTL against the numpy reference")
     sim.add_argument("file", metavar="FILE")
-    sim.add_argument(
+    what = sim.add_mutually_exclusive_group(required=True)
+    what.add_argument(
         "--pe",
         action="store_true",
-        required=True,
         help="simulate one PE of the accelerator (random primitives)",
+    )
+    what.add_argument(
+        "--layer",
+        metavar="NAME",
+        help="run one conv/FC layer of the design on the whole accelerator's RTL",
     )
     sim.add_argument(
         "--design",
@@ -219,6 +224,8 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for folder in folders:
             err.write(f"wrote {folder}\n")
         return EXIT_OK
+    if args.verb == "sim" and args.layer is not None:
+        return _simulate_layer(args, out, err)
     if args.verb == "sim":
         return _simulate_pe(args, out, err)
     if args.verb == "characterize":
@@ -276,6 +283,49 @@ def _simulate_pe(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not result.ok or result.cycles != result.expected_cycles:
         err.write(
             "qappac: internal error: the simulated PE disagrees with the reference; "
+            f"please report it with the spec and --seed {args.seed}\n"
+        )
+        return EXIT_INTERNAL
+    return EXIT_OK
+
+
+def _simulate_layer(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`qappac sim FILE --layer NAME`: the layer's schedule as `qappac build` makes it, run on
+    the generated RTL; outputs, cycles and counters must all match (docs/accelerator.md)."""
+    from qappac import build as pipeline
+    from qappac.dataflow.schedule import schedule_layer
+    from qappac.shapes import layer_shapes
+    from qappac.sim_accel import describe, simulate_layer
+    from qappac.source import Diagnostic, did_you_mean
+    from qappac.tools import ToolMissingError
+
+    program = pipeline.compile_file(args.file)
+    design = pipeline.select_designs(program, args.design, args.file)[0]
+    shapes = {shape.name: shape for shape in layer_shapes(design.network)}
+    if args.layer not in shapes:
+        hint = did_you_mean(args.layer, list(shapes))
+        raise DesignError([error(f"design '{design.name}' has no layer '{args.layer}'{hint}")])
+    shape = shapes[args.layer]
+    if not shape.is_mac:
+        declared = next(layer for layer in design.network.layers if layer.name == args.layer)
+        message = (
+            f"layer '{args.layer}' is a {shape.kind} layer: it runs on the vector unit beside "
+            "the GLB, which has no RTL yet; only conv and fc layers simulate"
+        )
+        raise DesignError([Diagnostic("error", message, declared.span)])
+    running, table = pipeline.running_design(design, pipeline.load_models(None))
+    acc = running.accelerator
+    sched = schedule_layer(shape, acc, running.batch, running.objective, table)
+    assert sched.mapping is not None
+    try:
+        result = simulate_layer(shape, acc, running.batch, sched.mapping, seed=args.seed)
+    except ToolMissingError as exc:
+        err.write(f"qappac: error: {exc}\n")
+        return EXIT_USAGE
+    out.write(describe(result) + "\n")
+    if not result.ok:
+        err.write(
+            "qappac: internal error: the RTL disagrees with the reference or the model; "
             f"please report it with the spec and --seed {args.seed}\n"
         )
         return EXIT_INTERNAL

