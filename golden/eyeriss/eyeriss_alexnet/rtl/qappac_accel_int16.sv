@@ -67,7 +67,9 @@ module qappac_accel_int16 (
       S_PRE = 3'd4, S_COMP = 3'd5, S_WR = 3'd6;
 
   // ------------------------------------------------------------------ registers
-  logic [31:0] cfg[0:32];
+  // Layer and mapping registers are 16 bits (every dimension and count of a layer fits);
+  // the per-PE identity words are 32 bits.
+  logic [15:0] cfg[0:32];
   logic [31:0] pcfg[0:671];
   logic start;
 
@@ -78,14 +80,15 @@ module qappac_accel_int16 (
       for (int a = 0; a < 33; a++) cfg[a] <= '0;
       for (int a = 0; a < 672; a++) pcfg[a] <= '0;
     end else if (cfg_we) begin
-      if (cfg_addr < 16'd33) cfg[cfg_addr[5:0]] <= cfg_wdata;
+      if (cfg_addr < 16'd33)
+        cfg[cfg_addr[5:0]] <= cfg_wdata[15:0];
       if (cfg_addr >= 16'd1024 && cfg_addr < 16'd1696)
         pcfg[10'(cfg_addr - 16'd1024)] <= cfg_wdata;
     end
   end
 
   // layer and mapping
-  logic [31:0] n_img, cg, mg, hh, ww, ee, ff, rr, ss, uu, pad, e_set, n_blk, p_f, q_c, r_sets,
+  logic [15:0] n_img, cg, mg, hh, ww, ee, ff, rr, ss, uu, pad, e_set, n_blk, p_f, q_c, r_sets,
       t_sets, k_tiles, height, folds, strips, blocks_img, ftiles, ctiles, gblocks, wu, umod,
       lanes_i, lanes_w, groups;
   assign groups = cfg[R_G];
@@ -121,65 +124,70 @@ module qappac_accel_int16 (
 
   // ------------------------------------------------------------------ controller state
   logic [2:0] state;
-  logic [31:0] g, b, s, blk, ct, ftl, fold, nn, f, kk, cc, x, ring, fillc, widx;
-  logic [31:0] istrip, itile, fgrp, fptr, optr;
+  logic [15:0] g, b, s, blk, ct, ftl, fold, nn, f, kk, cc, x, ring, fillc;
+  logic [31:0] widx, istrip, itile, fgrp, fptr, optr;
 
   // derived quantities of the current loop indices
-  logic [31:0] qr, pt, nb, er, ch, ntile, ft, fr, hf, mb, rows_n, k_words, lanes, cnt, wd;
+  logic [15:0] qr, pt, nb, er, ch, ntile, ft, fr, hf, mb, rows_n;
+  logic [31:0] k_words, cnt, wd, ibase_c, istride, fcommon, fs_t, fs_r, pcommon, ps_t;
   logic signed [31:0] first, last, rb, rowoff, col_x, xr;
-  logic [31:0] ibase_c, istride, fcommon, fs_t, fs_r, pcommon, ps_t;
   logic deliver, comp_last, pass_last, last_beat, first_pass, phase_dram;
 
-  function automatic logic [31:0] min32(input logic [31:0] a, input logic [31:0] c);
-    min32 = a < c ? a : c;
+  function automatic logic [15:0] min16(input logic [15:0] a, input logic [15:0] c);
+    min16 = a < c ? a : c;
+  endfunction
+  // 16 x 16 -> 32-bit products (indices times dimensions)
+  function automatic logic [31:0] mul(input logic [15:0] a, input logic [15:0] c);
+    mul = {16'd0, a} * {16'd0, c};
+  endfunction
+  function automatic logic signed [31:0] sx(input logic [15:0] a);
+    sx = $signed({16'd0, a});
   endfunction
 
   always_comb begin
     qr = q_c * r_sets;
     pt = p_f * t_sets;
-    nb = min32(n_blk, n_img - b * n_blk);
-    er = min32(e_set, ee - s * e_set);
-    ch = min32(qr, cg - ct * qr);
-    ntile = min32(k_tiles, ftiles - blk * k_tiles);
+    nb = min16(n_blk, n_img - b * n_blk);
+    er = min16(e_set, ee - s * e_set);
+    ch = min16(qr, cg - ct * qr);
+    ntile = min16(k_tiles, ftiles - blk * k_tiles);
     ft = blk * k_tiles + ftl;
-    fr = min32(pt, mg - ft * pt);
-    hf = min32(height, rr - fold * height);
-    mb = min32(k_tiles * pt, mg - blk * k_tiles * pt);
-    first = $signed(s * e_set * uu) - $signed(pad);
+    fr = min16(pt, mg - ft * pt);
+    hf = min16(height, rr - fold * height);
+    mb = min16(k_tiles * pt, mg - blk * k_tiles * pt);
+    first = sx(s * e_set * uu) - sx(pad);
     if (first < 0) first = 0;
-    last = $signed((s * e_set + er - 32'd1) * uu + rr - 32'd1) - $signed(pad);
-    if (last > $signed(hh) - 32'sd1) last = $signed(hh) - 32'sd1;
-    rows_n = $unsigned(last - first + 32'sd1);
-    rb = $signed(s * e_set * uu + fold * height) - $signed(pad);
+    last = sx((s * e_set + er - 16'd1) * uu + rr - 16'd1) - sx(pad);
+    if (last > sx(hh) - 32'sd1) last = sx(hh) - 32'sd1;
+    rows_n = 16'($unsigned(last - first + 32'sd1));
+    rb = sx(s * e_set * uu + fold * height) - sx(pad);
     rowoff = rb - first;
     // the column delivered this cycle: the first window in PRELOAD, the next window's column
     // in the slot just read during the last filter's MACs
-    xr = (x + ss - umod >= ss) ? $signed(x - umod) : $signed(x + ss - umod);
-    col_x = (state == S_PRE) ? $signed(x) - $signed(pad)
-        : $signed((f + 32'd1) * uu) + xr - $signed(pad);
+    xr = (x + ss - umod >= ss) ? sx(x - umod) : sx(x + ss - umod);
+    col_x = (state == S_PRE) ? sx(x) - sx(pad) : sx((f + 16'd1) * uu) + xr - sx(pad);
     deliver = state == S_PRE
-        || (state == S_COMP && kk == p_f - 32'd1 && x < uu && f + 32'd1 < ff);
-    comp_last = cc == q_c - 32'd1 && x == ss - 32'd1;
-    pass_last = state == S_COMP && comp_last && kk == p_f - 32'd1 && f == ff - 32'd1;
-    first_pass = ct == 32'd0 && fold == 32'd0;
+        || (state == S_COMP && kk == p_f - 16'd1 && x < uu && f + 16'd1 < ff);
+    comp_last = cc == q_c - 16'd1 && x == ss - 16'd1;
+    pass_last = state == S_COMP && comp_last && kk == p_f - 16'd1 && f == ff - 16'd1;
+    first_pass = ct == 16'd0 && fold == 16'd0;
     // GLB addresses: common parts; every PE adds its own (docs/accelerator.md section 3)
-    ibase_c = $unsigned(($signed((nn * ch + cc) * rows_n) + rowoff) * $signed(wu) + col_x);
-    istride = q_c * rows_n * wu;
-    fcommon = (kk * ch + cc) * hf * ss + x;
-    fs_t = p_f * ch * hf * ss;
-    fs_r = q_c * hf * ss;
-    pcommon = ((ftl * pt + kk) * nb + nn) * er * ff + f;
-    ps_t = p_f * nb * er * ff;
+    ibase_c = $unsigned(($signed(mul(nn * ch + cc, rows_n)) + rowoff) * sx(wu) + col_x);
+    istride = mul(q_c, rows_n) * {16'd0, wu};
+    fcommon = mul(kk * ch + cc, hf * ss) + {16'd0, x};
+    fs_t = mul(p_f * ch, hf * ss);
+    fs_r = mul(q_c, hf * ss);
+    pcommon = mul((ftl * pt + kk) * nb + nn, er * ff) + {16'd0, f};
+    ps_t = mul(p_f * nb, er * ff);
     // DRAM phases
     phase_dram = state == S_LDI || state == S_LDF || state == S_WR;
     case (state)
-      S_LDI: k_words = nb * ch * rows_n * wu;
-      S_LDF: k_words = fr * ch * hf * ss;
-      default: k_words = mb * nb * er * ff;
+      S_LDI: k_words = mul(nb * ch, rows_n * wu);
+      S_LDF: k_words = mul(fr * ch, hf * ss);
+      default: k_words = mul(mb * nb, er * ff);
     endcase
-    lanes = state == S_LDF ? lanes_w : lanes_i;
     wd = k_words - widx;
-    cnt = min32(lanes, wd);
+    cnt = {16'd0, min16(state == S_LDF ? lanes_w : lanes_i, wd > 32'hffff ? 16'hffff : wd[15:0])};
     last_beat = dram_ready && cnt == wd;
   end
 
@@ -224,65 +232,65 @@ module qappac_accel_int16 (
           end
         end
         S_FILL: begin
-          fillc <= fillc + 32'd1;
-          if (x + 32'd1 < ss) x <= x + 32'd1;
+          fillc <= fillc + 16'd1;
+          if (x + 16'd1 < ss) x <= x + 16'd1;
           else begin
             x <= '0;
-            if (cc + 32'd1 < q_c) cc <= cc + 32'd1;
+            if (cc + 16'd1 < q_c) cc <= cc + 16'd1;
             else begin
               cc <= '0;
-              kk <= kk + 32'd1;
+              kk <= kk + 16'd1;
             end
           end
-          if (fillc + 32'd1 == p_f * q_c * ss) begin
+          if (fillc + 16'd1 == p_f * q_c * ss) begin
             {kk, cc, x, nn} <= '0;
             state <= S_PRE;
           end
         end
         S_PRE: begin
-          if (x + 32'd1 < ss) x <= x + 32'd1;
+          if (x + 16'd1 < ss) x <= x + 16'd1;
           else begin
             x <= '0;
-            cc <= cc + 32'd1;
+            cc <= cc + 16'd1;
           end
-          if (cc + 32'd1 == q_c && x + 32'd1 == ss) begin
+          if (cc + 16'd1 == q_c && x + 16'd1 == ss) begin
             {f, kk, cc, x, ring} <= '0;
             state <= S_COMP;
           end
         end
         S_COMP: begin
-          if (x + 32'd1 < ss) x <= x + 32'd1;
+          if (x + 16'd1 < ss) x <= x + 16'd1;
           else begin
             x <= '0;
-            if (cc + 32'd1 < q_c) cc <= cc + 32'd1;
+            if (cc + 16'd1 < q_c) cc <= cc + 16'd1;
             else begin
               cc <= '0;
-              if (kk + 32'd1 < p_f) kk <= kk + 32'd1;
+              if (kk + 16'd1 < p_f) kk <= kk + 16'd1;
               else begin
                 kk <= '0;
-                f <= f + 32'd1;
+                f <= f + 16'd1;
                 ring <= (ring + umod >= ss) ? ring + umod - ss : ring + umod;
               end
             end
           end
           if (pass_last) begin
             {f, kk, cc, x, ring} <= '0;
-            if (nn + 32'd1 < nb) begin
-              nn <= nn + 32'd1;
+            if (nn + 16'd1 < nb) begin
+              nn <= nn + 16'd1;
               state <= S_PRE;
             end else begin
               nn <= '0;
-              if (fold + 32'd1 < folds) begin
-                fold <= fold + 32'd1;
+              if (fold + 16'd1 < folds) begin
+                fold <= fold + 16'd1;
                 state <= S_LDF;
-              end else if (ftl + 32'd1 < ntile) begin
+              end else if (ftl + 16'd1 < ntile) begin
                 fold <= '0;
-                ftl <= ftl + 32'd1;
+                ftl <= ftl + 16'd1;
                 state <= S_LDF;
-              end else if (ct + 32'd1 < ctiles) begin
+              end else if (ct + 16'd1 < ctiles) begin
                 fold <= '0;
                 ftl <= '0;
-                ct <= ct + 32'd1;
+                ct <= ct + 16'd1;
                 state <= S_LDI;
               end else begin
                 state <= S_WR;
@@ -298,22 +306,22 @@ module qappac_accel_int16 (
             {ct, ftl, fold} <= '0;
             itile <= '0;
             state <= S_LDI;
-            if (blk + 32'd1 < gblocks) blk <= blk + 32'd1;
+            if (blk + 16'd1 < gblocks) blk <= blk + 16'd1;
             else begin
               blk <= '0;
               istrip <= istrip + itile;
-              if (s + 32'd1 < strips) begin
-                s <= s + 32'd1;
+              if (s + 16'd1 < strips) begin
+                s <= s + 16'd1;
                 fptr <= fgrp;
               end else begin
                 s <= '0;
-                if (b + 32'd1 < blocks_img) begin
-                  b <= b + 32'd1;
+                if (b + 16'd1 < blocks_img) begin
+                  b <= b + 16'd1;
                   fptr <= fgrp;
                 end else begin
                   b <= '0;
                   fgrp <= fptr;
-                  if (g + 32'd1 < groups) g <= g + 32'd1;
+                  if (g + 16'd1 < groups) g <= g + 16'd1;
                   else begin
                     g <= '0;
                     done <= 1'b1;
@@ -356,7 +364,7 @@ module qappac_accel_int16 (
   logic [3:0] spad_i_waddr, spad_i_raddr;
   logic [7:0] spad_f_waddr, spad_f_raddr;
   logic [4:0] spad_p_addr;
-  logic [31:0] slot;
+  logic [15:0] slot;
 
   always_comb begin
     slot = (ring + x >= ss) ? ring + x - ss : ring + x;
@@ -368,7 +376,8 @@ module qappac_accel_int16 (
   end
 
   for (genvar k = 0; k < NPE; k++) begin : g_pe
-    logic [15:0] i_row, j_col, ri, ti, src_i, src_f, xsrc;
+    // identity fields are as wide as a PE index needs; the diagonal d = j*U + i 15 bits
+    logic [7:0] i_row, j_col, ri, ti, src_i, src_f, xsrc;
     logic [14:0] dg;
     logic active, row_real, out_real, real_pe, kk_real, cc_real, chunk_real, set_real;
     logic top, writer, use_below, word_i_real, word_f_real, leader_i;
@@ -381,43 +390,44 @@ module qappac_accel_int16 (
     logic [39:0] xin;  // see xsum
     /* verilator lint_on UNOPTFLAT */
 
-    assign i_row = pcfg[4 * k][15:0];
-    assign j_col = pcfg[4 * k][31:16];
-    assign ri = pcfg[4 * k + 1][15:0];
-    assign ti = pcfg[4 * k + 1][31:16];
-    assign src_i = pcfg[4 * k + 2][15:0];
-    assign src_f = pcfg[4 * k + 2][31:16];
-    assign xsrc = pcfg[4 * k + 3][15:0];
+    assign i_row = pcfg[4 * k][7:0];
+    assign j_col = pcfg[4 * k][23:16];
+    assign ri = pcfg[4 * k + 1][7:0];
+    assign ti = pcfg[4 * k + 1][23:16];
+    assign src_i = pcfg[4 * k + 2][7:0];
+    assign src_f = pcfg[4 * k + 2][23:16];
+    assign xsrc = pcfg[4 * k + 3][7:0];
     assign dg = pcfg[4 * k + 3][30:16];
     assign active = pcfg[4 * k + 3][31];
 
-    assign row_real = {16'd0, i_row} < hf;
-    assign out_real = {16'd0, j_col} < er;
+    assign row_real = {8'd0, i_row} < hf;
+    assign out_real = {8'd0, j_col} < er;
     assign real_pe = active && row_real && out_real;
-    assign kk_real = {16'd0, ti} * p_f + kk < fr;
-    assign set_real = {16'd0, ti} * p_f < fr;
-    assign cc_real = {16'd0, ri} * q_c + cc < ch;
-    assign chunk_real = {16'd0, ri} * q_c < ch;
-    assign top = i_row == 16'd0;
-    assign writer = active && top && {16'd0, ri} + 32'd1 == r_sets;
+    assign kk_real = {8'd0, ti} * p_f + kk < fr;
+    assign set_real = {8'd0, ti} * p_f < fr;
+    assign cc_real = {8'd0, ri} * q_c + cc < ch;
+    assign chunk_real = {8'd0, ri} * q_c < ch;
+    assign top = i_row == '0;
+    assign writer = active && top && {8'd0, ri} + 16'd1 == r_sets;
 
     // this PE's bus: the ifmap word of its diagonal and the filter word of its set row
     assign abs_row = $signed({17'd0, dg}) + rb;
-    assign word_i_real = cc_real && abs_row >= 0 && abs_row < $signed(hh)
-        && col_x >= 0 && col_x < $signed(ww);
-    assign ia = ibase_c + {16'd0, ri} * istride + {17'd0, dg} * wu;
+    assign word_i_real = cc_real && abs_row >= 0 && abs_row < sx(hh) && col_x >= 0
+        && col_x < sx(ww);
+    assign ia = ibase_c + {24'd0, ri} * istride + mul({1'b0, dg}, wu);
     assign i_raddr[k * 16 +: 16] = 16'(ia);
     assign bus_i[k * 16 +: 16] = word_i_real ? i_rdata[k * 16 +: 16] : '0;
     assign word_f_real = kk_real && cc_real && row_real;
-    assign fa = {16'd0, ti} * fs_t + {16'd0, ri} * fs_r + {16'd0, i_row} * ss + fcommon;
+    assign fa = {24'd0, ti} * fs_t + {24'd0, ri} * fs_r + mul({8'd0, i_row}, ss) + fcommon;
     assign f_raddr[k * 16 +: 16] = 16'(fa);
     assign bus_f[k * 16 +: 16] = word_f_real ? f_rdata[k * 16 +: 16] : '0;
     // the first real PE of a diagonal reads the GLB for all its listeners
-    assign leader_i = ti == 16'd0 && (j_col == 16'd0 || {16'd0, i_row} + uu >= hf);
+    assign leader_i = ti == '0 && (j_col == '0 || {8'd0, i_row} + uu >= hf);
 
     if (k + COLS < NPE) begin : g_below
       assign below = up_all[(k + COLS) * 40 +: 40];
-      assign use_below = active && {16'd0, i_row} + 32'd1 < hf && {16'd0, i_row} + 32'd1 < height;
+      assign use_below = active && {8'd0, i_row} + 16'd1 < hf
+          && {8'd0, i_row} + 16'd1 < height;
     end else begin : g_bottom
       assign below = '0;
       assign use_below = 1'b0;
@@ -427,15 +437,15 @@ module qappac_accel_int16 (
         .clk(clk),
         .f_we(state == S_FILL && active),
         .f_waddr(spad_f_waddr),
-        .f_wdata(bus_f[src_f * 16 +: 16]),
+        .f_wdata(bus_f[{24'd0, src_f} * 32'd16 +: 16]),
         .i_we(deliver && active),
         .i_waddr(spad_i_waddr),
-        .i_wdata(bus_i[src_i * 16 +: 16]),
+        .i_wdata(bus_i[{24'd0, src_i} * 32'd16 +: 16]),
         .mac_en(state == S_COMP && active),
         .f_raddr(spad_f_raddr),
         .i_raddr(spad_i_raddr),
         .p_addr(spad_p_addr),
-        .p_zero(cc == 32'd0 && x == 32'd0),
+        .p_zero(cc == 16'd0 && x == 16'd0),
         .below(below),
         .use_below(use_below),
         .up(up)
@@ -443,7 +453,7 @@ module qappac_accel_int16 (
     assign up_all[k * 40 +: 40] = up;
 
     // set-to-set reduction at the top PEs, then the accumulating GLB port of the last set
-    assign xin = xsum[xsrc * 40 +: 40];
+    assign xin = xsum[{24'd0, xsrc} * 32'd40 +: 40];
     qappac_ape_int16_mac u_xadd (
         .act(16'd0),
         .weight(16'd0),
@@ -452,7 +462,7 @@ module qappac_accel_int16 (
         .sel_other(1'b1),
         .result(xadd)
     );
-    assign xsum[k * 40 +: 40] = ri == 16'd0 ? up : (chunk_real ? xadd : xin);
+    assign xsum[k * 40 +: 40] = ri == '0 ? up : (chunk_real ? xadd : xin);
     qappac_ape_int16_mac u_acc (
         .act(16'd0),
         .weight(16'd0),
@@ -461,18 +471,18 @@ module qappac_accel_int16 (
         .sel_other(1'b1),
         .result(acc)
     );
-    assign pa = {16'd0, ti} * ps_t + {16'd0, j_col} * ff + pcommon;
+    assign pa = {24'd0, ti} * ps_t + mul({8'd0, j_col}, ff) + pcommon;
     assign p_addr[k * 15 +: 15] = 15'(pa);
     assign p_we[k] = state == S_COMP && comp_last && writer && out_real && kk_real;
     assign p_wdata[k * 40 +: 40] = first_pass ? xsum[k * 40 +: 40] : acc;
 
     // events (real PEs only; docs/dataflow.md section 5)
     assign ev_mac[k] = state == S_COMP && real_pe && kk_real && cc_real;
-    assign ev_pread[k] = ev_mac[k] && !(cc == 32'd0 && x == 32'd0);
+    assign ev_pread[k] = ev_mac[k] && !(cc == 16'd0 && x == 16'd0);
     assign ev_noc_i[k] = deliver && real_pe && set_real && cc_real;
     assign ev_glb_i[k] = deliver && real_pe && leader_i && word_i_real;
     assign ev_noc_f[k] = state == S_FILL && real_pe && word_f_real;
-    assign ev_glb_f[k] = state == S_FILL && active && j_col == 16'd0 && word_f_real;
+    assign ev_glb_f[k] = state == S_FILL && active && j_col == '0 && word_f_real;
     assign ev_psum[k] = state == S_COMP && comp_last && real_pe && kk_real && chunk_real;
     assign ev_pw[k] = p_we[k];
     assign ev_pr[k] = p_we[k] && !first_pass;
@@ -499,7 +509,7 @@ module qappac_accel_int16 (
   );
 
   for (genvar l = 0; l < 3; l++) begin : g_lane_i
-    assign i_we[l] = state == S_LDI && dram_ready && l < cnt;
+    assign i_we[l] = state == S_LDI && dram_ready && $unsigned(l) < cnt;
     qappac_requant_int16 u_requant (
         .psum(o_rdata[l * 40 +: 40]),
         .shift(6'(cfg[R_SHIFT])),
@@ -508,7 +518,7 @@ module qappac_accel_int16 (
     );
   end
   for (genvar l = 0; l < 3; l++) begin : g_lane_w
-    assign f_we[l] = state == S_LDF && dram_ready && l < cnt;
+    assign f_we[l] = state == S_LDF && dram_ready && $unsigned(l) < cnt;
   end
 
   // ------------------------------------------------------------------ counters
