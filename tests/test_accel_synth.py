@@ -52,7 +52,7 @@ def test_whole_accelerator_synthesizes(pe: str, rows: int, cols: int) -> None:
         clock_mhz=200.0,
     )
     files = emit_accelerator(accel, port_of(accel), glb_blackbox=True)
-    stats = synthesize(files, top_name(accel), lib)
+    stats = synthesize(files, top_name(accel), lib, share=False)
     cells = stats.mapped_cells
     glb = [name for name in cells if name.startswith("qappac_glb_")]
     assert [cells[name] for name in glb] == [1], "the GLB stays one black-box instance"

@@ -123,9 +123,16 @@ def synthesize(
     top: str,
     liberty: Path | None = None,
     tool: Yosys | None = None,
+    *,
+    share: bool = True,
 ) -> SynthStats:
-    """Synthesize ``top``: generic cell statistics, and mapped area if a liberty is given."""
+    """Synthesize ``top``: generic cell statistics, and mapped area if a liberty is given.
+
+    ``share=False`` skips Yosys's SAT-based resource sharing, which runs out of memory on the
+    whole accelerator's fp32 adder chains (its activation patterns explode).
+    """
     tool = tool or require_yosys()
+    noshare = "" if share else " -noshare"
     with tempfile.TemporaryDirectory(prefix="qappac-yosys-") as tmp:
         work = Path(tmp)
         root = "/w" if tool.sandboxed else "."
@@ -135,7 +142,7 @@ def synthesize(
         lines = [
             f"read_verilog -sv {files}",
             f"hierarchy -check -top {top}",
-            f"synth -flatten -top {top} -run :fine",
+            f"synth -flatten{noshare} -top {top} -run :fine",
             f"tee -q -o {root}/generic.json stat -json",
             # $macc cells hide what they add up: unmap them to see every $mul
             "design -save coarse",
@@ -148,7 +155,7 @@ def synthesize(
             shutil.copyfile(liberty, work / "cells.lib")
             lib = f"{root}/cells.lib"
             lines += [
-                f"synth -flatten -top {top} -run fine:",
+                f"synth -flatten{noshare} -top {top} -run fine:",
                 f"dfflibmap -liberty {lib}",
                 f"abc -liberty {lib}",
                 "opt_clean",

@@ -9,7 +9,7 @@
 module qappac_accel_int16 (
     input  logic clk,
     input  logic rst_n,
-    // configuration registers (docs/accelerator.md section 4)
+    // configuration registers (docs/accelerator.md section 5)
     input  logic cfg_we,
     input  logic [15:0] cfg_addr,
     input  logic [31:0] cfg_wdata,
@@ -453,7 +453,17 @@ module qappac_accel_int16 (
     assign up_all[k * 40 +: 40] = up;
 
     // set-to-set reduction at the top PEs, then the accumulating GLB port of the last set
-    assign xin = xsum[{24'd0, xsrc} * 32'd40 +: 40];
+    // only top PEs with a lower index can be a source: selecting from that slice keeps the
+    // netlist free of (false) combinational loops through the shared vector
+    if (k == 0) begin : g_first
+      logic unused_xsrc;
+      assign unused_xsrc = ^xsrc;
+      assign xin = '0;
+    end else begin : g_lower
+      logic [k * 40 - 1:0] lower;
+      assign lower = xsum[k * 40 - 1:0];
+      assign xin = lower[{24'd0, xsrc} * 32'd40 +: 40];
+    end
     qappac_ape_int16_mac u_xadd (
         .act(16'd0),
         .weight(16'd0),
