@@ -536,12 +536,17 @@ def synthesize_netlist(
     top: str,
     liberty: Path,
     params: Mapping[str, int] | None = None,
+    *,
+    share: bool = True,
+    blackboxes: Sequence[str] = (),
 ) -> tuple[str, float]:
     """Yosys: flatten, map to the liberty's flops and gates; the netlist text and its area.
 
-    `params` override the top module's parameters (``chparam``). Uses the runner of
-    `qappac.tools.yosys` (the yowasp wheel or ``yosys`` on PATH) when that module is
-    present, else ``yosys`` on PATH directly.
+    `params` override the top module's parameters (``chparam``). ``share=False`` skips SAT
+    resource sharing (needed for whole accelerators, see `qappac.tools.yosys.synthesize`).
+    `blackboxes` are modules kept as empty instances (their area is not counted). Uses the
+    runner of `qappac.tools.yosys` (the yowasp wheel or ``yosys`` on PATH) when that module
+    is present, else ``yosys`` on PATH directly.
     """
     command = _yosys_command()
     if command is None:
@@ -562,8 +567,9 @@ def synthesize_netlist(
             [
                 f"read_verilog -sv {files}",
                 *([f"chparam {overrides} {top}"] if overrides else []),
+                *[f"blackbox {name}" for name in blackboxes],
                 f"hierarchy -check -top {top}",
-                f"synth -flatten -top {top}",
+                f"synth -flatten{'' if share else ' -noshare'} -top {top}",
                 f"dfflibmap -liberty {lib}",
                 f"abc -liberty {lib}",
                 "opt_clean",

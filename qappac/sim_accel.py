@@ -12,6 +12,7 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping as StrMapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -90,11 +91,16 @@ def describe(result: LayerSimResult) -> str:
     return "\n".join(lines)
 
 
-def build_accelerator(accel: Accelerator, optimize: str = "-O0") -> Path:
-    """The (cached) Verilator simulation of an accelerator's RTL."""
+def build_accelerator(accel: Accelerator, optimize: str = "-O0", trace: bool = False) -> Path:
+    """The (cached) Verilator simulation of an accelerator's RTL (with VCD tracing when
+    `trace`)."""
     bench = (data_dir("backends") / "sim" / "accel_bench.cpp").read_text()
     return build_cpp_simulation(
-        emit_accelerator(accel, port_of(accel)), top_name(accel), bench, optimize=optimize
+        emit_accelerator(accel, port_of(accel)),
+        top_name(accel),
+        bench,
+        optimize=optimize,
+        trace=trace,
     )
 
 
@@ -126,8 +132,16 @@ def simulate_layer(
     *,
     relu: bool = False,
     optimize: str = "-O0",
+    vcd: Path | None = None,
+    netlist: StrMapping[str, str] | None = None,
 ) -> LayerSimResult:
-    """Run a conv or FC layer with random quantized data on the RTL and check everything."""
+    """Run a conv or FC layer with random quantized data on the RTL and check everything.
+
+    With `vcd`, every signal is dumped there from START to done (`qappac.activity` turns it
+    into switching activities for power analysis). `netlist` simulates these sources
+    instead of the RTL: a gate-level netlist of the accelerator with its cell models
+    (`qappac.ppa.composition.gate_level_sources`); every traced net is dumped.
+    """
     if layer.kind not in ("conv", "fc"):
         raise ValueError(
             f"layer {layer.name} ({layer.kind}) runs on the vector unit, not the array"
@@ -164,14 +178,26 @@ def simulate_layer(
     text += "".join(f"{int(w):x}\n" for w in ifmap_words)
     text += "".join(f"{int(w):x}\n" for w in filter_words)
 
-    exe = build_accelerator(accel, optimize)
+    if netlist is None:
+        exe = build_accelerator(accel, optimize, trace=vcd is not None)
+    else:
+        bench = (data_dir("backends") / "sim" / "accel_bench.cpp").read_text()
+        # a netlist's nets are mostly Yosys-named (_123_): trace those too
+        flags = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--trace-underscore"]
+        exe = build_cpp_simulation(
+            netlist,
+            top_name(accel),
+            bench,
+            optimize=optimize,
+            trace=vcd is not None,
+            extra_flags=flags,
+        )
     with tempfile.TemporaryDirectory(prefix="qappac-layer-") as tmp:
         stim, out = Path(tmp) / "in.txt", Path(tmp) / "out.txt"
         stim.write_text(text)
         start = time.perf_counter()
-        proc = subprocess.run(
-            [str(exe), str(stim), str(out)], capture_output=True, text=True, check=False
-        )
+        args = [str(exe), str(stim), str(out), *([str(vcd)] if vcd is not None else [])]
+        proc = subprocess.run(args, capture_output=True, text=True, check=False)
         seconds = time.perf_counter() - start
         if proc.returncode != 0:
             raise RuntimeError(f"accelerator simulation failed: {proc.stdout}{proc.stderr}")

@@ -2,12 +2,17 @@
 // registers and serves the DRAM port: a beat of the ifmap/ofmap region takes D_i cycles, of
 // the filter region D_w cycles (ready rises after valid has been held that long).
 //
-// usage: Vtop input.txt output.txt
+// usage: Vtop input.txt output.txt [trace.vcd]
+// With a third argument (and a model built with --trace), every signal is dumped to a VCD
+// from START to done, two time steps per clock cycle: switching activity for power analysis.
 // input:  ib wb d_i d_w n_ifmap n_filter n_ofmap n_cfg max_cycles
 //         n_cfg lines "addr value", then n_ifmap and n_filter words (hex)
 // output: "cycles <n>", one line per counter "<index> <value>", then n_ofmap words (hex)
 #include "Vtop.h"
 #include "verilated.h"
+#if VM_TRACE
+#include "verilated_vcd_c.h"
+#endif
 #include <cstdint>
 #include <cstdio>
 #include <vector>
@@ -48,7 +53,10 @@ template <std::size_t N> static void clear(VlWide<N>& sig) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 3) { std::fprintf(stderr, "usage: Vtop input output\n"); return 2; }
+  if (argc != 3 && argc != 4) {
+    std::fprintf(stderr, "usage: Vtop input output [trace.vcd]\n");
+    return 2;
+  }
   FILE* in = std::fopen(argv[1], "r");
   if (!in) { std::fprintf(stderr, "cannot open %s\n", argv[1]); return 2; }
   int ib, wb, d_i, d_w;
@@ -71,6 +79,13 @@ int main(int argc, char** argv) {
   std::fclose(in);
 
   VerilatedContext ctx;
+#if VM_TRACE
+  if (argc == 4) ctx.traceEverOn(true);
+  VerilatedVcdC* vcd = nullptr;
+  uint64_t stamp = 0;
+#else
+  if (argc == 4) { std::fprintf(stderr, "this model was built without --trace\n"); return 2; }
+#endif
   Vtop* top = new Vtop{&ctx};
   top->clk = 0;
   top->rst_n = 0;
@@ -83,8 +98,14 @@ int main(int argc, char** argv) {
   auto tick = [&]() {
     top->clk = 1;
     top->eval();
+#if VM_TRACE
+    if (vcd) vcd->dump(stamp++);
+#endif
     top->clk = 0;
     top->eval();
+#if VM_TRACE
+    if (vcd) vcd->dump(stamp++);
+#endif
   };
   for (auto& c : cfg) {
     top->cfg_we = 1;
@@ -100,6 +121,14 @@ int main(int argc, char** argv) {
   tick();
   top->cfg_we = 0;
   top->eval();
+#if VM_TRACE
+  if (argc == 4) {
+    vcd = new VerilatedVcdC;
+    top->trace(vcd, 99);
+    vcd->open(argv[3]);
+    vcd->dump(stamp++);
+  }
+#endif
 
   const int width[3] = {ib, wb, ib};
   const int delay[3] = {d_i, d_w, d_i};
@@ -149,6 +178,9 @@ int main(int argc, char** argv) {
   for (auto w : mem[2]) std::fprintf(out, "%llx\n", static_cast<unsigned long long>(w));
   std::fclose(out);
   top->final();
+#if VM_TRACE
+  if (vcd) { vcd->close(); delete vcd; }
+#endif
   delete top;
   return ok ? 0 : 1;
 }

@@ -52,7 +52,9 @@ class Activity:
 
     ``global_activity`` overrides everything else when set. ``input_activity`` is the default
     of every primary input; ``ports`` and ``pins`` map port names / cell input pins (Tcl
-    patterns such as ``a[*]`` or ``_12_/A1``) to their own activity.
+    patterns such as ``a[*]`` or ``_12_/A1``) to their own activity. ``duties`` overrides
+    `duty` per port; ``net_loads`` adds capacitance (in the liberty's unit) to nets, for
+    outputs cut from their loads (`qappac.activity.annotate`).
     """
 
     global_activity: float | None = None
@@ -60,6 +62,8 @@ class Activity:
     ports: Mapping[str, float] = field(default_factory=dict)
     pins: Mapping[str, float] = field(default_factory=dict)
     duty: float = 0.5
+    duties: Mapping[str, float] = field(default_factory=dict)
+    net_loads: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -202,7 +206,10 @@ def build_script(
     if activity.input_activity is not None:
         lines.append(_activity("-input", activity.input_activity, activity.duty))
     for port, value in sorted(activity.ports.items()):
-        lines.append(_activity(f"-input_ports [get_ports {{{port}}}]", value, activity.duty))
+        duty = activity.duties.get(port, activity.duty)
+        lines.append(_activity(f"-input_ports [get_ports {{{port}}}]", value, duty))
+    for net, load in sorted(activity.net_loads.items()):
+        lines.append(f"set_load {load!r} [get_nets {{{net}}}]")
     for pin, value in sorted(activity.pins.items()):
         lines.append(
             f"foreach p [get_pins {{{pin}}}] "

@@ -131,11 +131,14 @@ def build_cpp_simulation(
     *,
     tool: Verilator | None = None,
     optimize: str = "-O0",
+    trace: bool = False,
+    extra_flags: Sequence[str] = (),
 ) -> Path:
     """Build (or reuse) a C++ simulation: ``--cc --exe --build`` with a C++ testbench.
 
     The model's class is ``Vtop`` (``--prefix Vtop``). Returns the executable. The build is
     cached by a hash of the sources, the bench, the flags and the Verilator version.
+    `trace` builds with ``--trace`` (VCD; the bench sees ``VM_TRACE``).
     """
     tool = tool or require_verilator()
     flags = [
@@ -160,6 +163,9 @@ def build_cpp_simulation(
         # which breaks models large enough to be split into several files
         "-MAKEFLAGS",
         "CFG_CXXFLAGS_PCH_I=-include",
+        # every element of every memory (the default traces arrays up to 32 entries)
+        *(["--trace", "--trace-max-array", "65536"] if trace else []),
+        *extra_flags,
     ]
     digest = hashlib.sha256()
     for part in [tool.version(), top, bench_cpp, *flags]:

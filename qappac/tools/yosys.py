@@ -196,3 +196,33 @@ def _area(stat: dict[str, Any], top: str, text: str) -> float | None:
         if "Chip area" in line:
             return float(line.split()[-1])
     return None
+
+
+def liberty_models(liberty: Path, tool: Yosys | None = None) -> str:
+    """Verilog simulation models of a liberty's cells (Yosys ``read_liberty``: each cell's
+    ``function``, ``ff`` and ``latch`` groups as a module), for gate-level simulation of the
+    netlists it maps to. Cached per liberty file content."""
+    import hashlib
+
+    digest = hashlib.sha256(Path(liberty).read_bytes()).hexdigest()[:24]
+    return _liberty_models(str(liberty), digest, tool)
+
+
+_MODELS: dict[tuple[str, str], str] = {}
+
+
+def _liberty_models(liberty: str, digest: str, tool: Yosys | None) -> str:
+    key = (liberty, digest)
+    if key not in _MODELS:
+        tool = tool or require_yosys()
+        with tempfile.TemporaryDirectory(prefix="qappac-yosys-") as tmp:
+            work = Path(tmp)
+            root = "/w" if tool.sandboxed else "."
+            shutil.copyfile(liberty, work / "cells.lib")
+            tool.run(
+                f"read_liberty -ignore_miss_func -ignore_miss_dir {root}/cells.lib\n"
+                f"write_verilog -noattr {root}/cells_sim.v\n",
+                work,
+            )
+            _MODELS[key] = (work / "cells_sim.v").read_text()
+    return _MODELS[key]

@@ -1,0 +1,235 @@
+"""Composition check: do the parts' area and power add up to the whole accelerator's?
+
+qappac's PPA of a design is composed: PEs times the PE model, plus the NoC and control, plus
+the global buffer. This module measures how far that composition is from the truth on real
+synthesis. It maps onto the liberty's cells, with Yosys, the whole accelerator flattened
+(global buffer left as a black box) and, separately, the parts it is made of: the array PE
+(`qappac_ape_*`) and the shell (the accelerator with PEs and global buffer as black boxes:
+controller, configuration registers, NoC buses, psum chains, requantizers, counters).
+
+Power needs switching activity, and two estimates are compared:
+
+- *gate level* (the reference): the netlists themselves are simulated in Verilator with the
+  cell models of the liberty (`qappac.tools.yosys.liberty_models`), running the same layer
+  as the RTL: the flattened whole on its own, and the parts stitched back together (the
+  shell netlist instantiating the PE netlist). Every net gets its simulated activity. Both
+  simulations are also checked bit for bit and cycle for cycle, so they prove that the
+  synthesized netlists compute the layer.
+- *RTL* (what characterization can afford for a part on its own): the RTL simulation's
+  activity on the part's inputs and flip-flops (and on the RTL wires that survive
+  synthesis), propagated by OpenSTA through the rest.
+
+The composition error is the composed parts against the whole, both at gate level; the
+estimate error is the RTL estimate against gate level, for each. `benchmarks/
+composition_check.py` runs it over PE types and array shapes (docs/validation.md).
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from qappac.activity import Toggles, annotate, input_bits, read_vcd
+from qappac.characterize import synthesize_netlist
+from qappac.dataflow.model import Mapping
+from qappac.ir import Accelerator
+from qappac.rtl_accel import emit_accelerator, port_of, top_name
+from qappac.rtl_pe import REGFILE, legalize
+from qappac.shapes import LayerShape
+from qappac.tools import sta
+from qappac.tools.yosys import liberty_models
+
+
+@dataclass(frozen=True)
+class Part:
+    """Area and power (at the accelerator's clock, measured activity) of one netlist."""
+
+    name: str
+    area_um2: float
+    dynamic_mw: float
+    leakage_mw: float
+    flops: int
+    flops_annotated: int
+
+    @property
+    def power_mw(self) -> float:
+        return self.dynamic_mw + self.leakage_mw
+
+
+@dataclass(frozen=True)
+class Composition:
+    """The whole accelerator against the sum of its parts (power at gate level), with the
+    RTL-activity estimates beside them."""
+
+    pe: str
+    rows: int
+    cols: int
+    cycles: int
+    whole: Part
+    shell: Part
+    pes: tuple[Part, ...]
+    whole_rtl: Part
+    shell_rtl: Part
+    pes_rtl: tuple[Part, ...]
+
+    @property
+    def composed_rtl_power_mw(self) -> float:
+        """The composed power with the parts' RTL-activity estimates."""
+        return self.shell_rtl.power_mw + sum(p.power_mw for p in self.pes_rtl)
+
+    @property
+    def rtl_estimate_error(self) -> float:
+        """The composed RTL estimate against the whole at gate level, minus one."""
+        return self.composed_rtl_power_mw / self.whole.power_mw - 1.0
+
+    @property
+    def composed_area_um2(self) -> float:
+        return self.shell.area_um2 + sum(p.area_um2 for p in self.pes)
+
+    @property
+    def composed_power_mw(self) -> float:
+        return self.shell.power_mw + sum(p.power_mw for p in self.pes)
+
+    @property
+    def area_error(self) -> float:
+        """Composed over whole, minus one."""
+        return self.composed_area_um2 / self.whole.area_um2 - 1.0
+
+    @property
+    def power_error(self) -> float:
+        return self.composed_power_mw / self.whole.power_mw - 1.0
+
+    @property
+    def pe_share(self) -> float:
+        """The PEs' part of the composed area."""
+        return sum(p.area_um2 for p in self.pes) / self.composed_area_um2
+
+
+def pe_module(accel: Accelerator) -> str:
+    """The array PE's module name."""
+    return f"qappac_ape_{legalize(accel.pe.label)}"
+
+
+def check_composition(
+    accel: Accelerator,
+    layer: LayerShape,
+    batch: int,
+    mapping: Mapping,
+    liberty: Path,
+    *,
+    seed: int = 0,
+) -> Composition:
+    """Synthesize the whole accelerator, its shell and its PE; simulate the layer on the RTL,
+    on the whole netlist and on the stitched parts (each checked bit for bit and cycle for
+    cycle); measure area and power of every netlist."""
+    files = emit_accelerator(accel, port_of(accel), glb_blackbox=True)
+    top = top_name(accel)
+    pe_top = pe_module(accel)
+    whole_net, whole_area = synthesize_netlist(files, top, liberty, share=False)
+    shell_net, shell_area = synthesize_netlist(
+        files, top, liberty, share=False, blackboxes=(pe_top,)
+    )
+    pe_files = {n: t for n, t in files.items() if n == REGFILE or n.startswith(pe_top)}
+    pe_net, pe_area = synthesize_netlist(pe_files, pe_top, liberty, share=False)
+
+    run = functools.partial(_activity, accel, layer, batch, mapping, seed, top)
+    rtl, cycles = run(None)
+    whole_gl, _ = run(gate_level_sources(accel, liberty, {"whole.v": whole_net}))
+    parts_gl, _ = run(gate_level_sources(accel, liberty, {"shell.v": shell_net, "pe.v": pe_net}))
+
+    period = 1e3 / accel.clock_mhz
+    npe = accel.rows * accel.cols
+
+    def pes(toggles: Toggles) -> tuple[Part, ...]:
+        return tuple(
+            measure(
+                f"pe[{k}]", pe_net, pe_area, pe_top, toggles.scope(_pe_scope(k)), liberty, period
+            )
+            for k in range(npe)
+        )
+
+    return Composition(
+        accel.pe.label,
+        accel.rows,
+        accel.cols,
+        cycles,
+        whole=measure("whole", whole_net, whole_area, top, whole_gl, liberty, period),
+        shell=measure("shell", shell_net, shell_area, top, parts_gl, liberty, period),
+        pes=pes(parts_gl),
+        whole_rtl=measure("whole", whole_net, whole_area, top, rtl, liberty, period),
+        shell_rtl=measure("shell", shell_net, shell_area, top, rtl, liberty, period),
+        pes_rtl=pes(rtl),
+    )
+
+
+def _pe_scope(k: int) -> str:
+    return f"g_pe[{k}].u_pe"
+
+
+def gate_level_sources(
+    accel: Accelerator, liberty: Path, netlists: dict[str, str]
+) -> dict[str, str]:
+    """What Verilator needs to simulate netlists of the accelerator: the liberty's cell
+    models (not traced), the behavioral global buffer (left as a black box in synthesis),
+    and the netlists."""
+    models = "/*verilator tracing_off*/\n" + liberty_models(liberty)
+    rtl = emit_accelerator(accel, port_of(accel))
+    glb = {n: t for n, t in rtl.items() if n.startswith("qappac_glb_")}
+    return {"cells_sim.v": models, **glb, **netlists}
+
+
+def _activity(
+    accel: Accelerator,
+    layer: LayerShape,
+    batch: int,
+    mapping: Mapping,
+    seed: int,
+    top: str,
+    netlist: dict[str, str] | None,
+) -> tuple[Toggles, int]:
+    """Run the layer (RTL, or the given gate-level sources) with a VCD; its toggles."""
+    from qappac.sim_accel import describe, simulate_layer
+
+    with tempfile.TemporaryDirectory(prefix="qappac-compose-") as tmp:
+        vcd = Path(tmp) / "layer.vcd"
+        result = simulate_layer(layer, accel, batch, mapping, seed, vcd=vcd, netlist=netlist)
+        if not result.ok:
+            what = "RTL" if netlist is None else "gate-level netlist"
+            raise RuntimeError(f"the {what} does not run the layer correctly:\n{describe(result)}")
+        return read_vcd(vcd, top), result.cycles
+
+
+def measure(
+    name: str,
+    netlist: str,
+    area: float,
+    top: str,
+    toggles: Toggles,
+    liberty: Path,
+    period_ns: float,
+    *,
+    resets: Sequence[str] = ("rst_n",),
+) -> Part:
+    """Power of a netlist with the simulated activities applied per input and per flop."""
+    annotated = annotate(netlist, toggles, liberty)
+    present = set(input_bits(netlist))
+    report = sta.analyze(
+        annotated.netlist,
+        top,
+        "clk",
+        period_ns,
+        annotated.activity,
+        liberty=liberty,
+        false_path_from=tuple(r for r in resets if r in present),
+    )
+    return Part(
+        name,
+        area,
+        report.dynamic_mw,
+        report.leakage_mw,
+        annotated.flops,
+        annotated.cut_flops,
+    )
