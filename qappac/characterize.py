@@ -18,6 +18,7 @@ fake in tests).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import hashlib
 import io
@@ -154,10 +155,14 @@ def default_configs() -> list[Config]:
 class FlowOptions:
     """Settings of the synthesis and STA flow; all of them are part of every job's key.
 
-    ``input_activity``: transitions per clock period of every PE input during power
-    analysis (OpenSTA propagates it through the logic). ``access_activity``: the same for
-    the inputs of the MAC and of each scratchpad when their energy per access is measured
-    on their own (0.5: random data).
+    ``activity``: ``"uniform"`` analyses the stand-alone PE (`qappac.rtl_pe`) with
+    ``input_activity`` transitions per clock period on every input (OpenSTA propagates it
+    through the logic). ``"simulated"`` analyses the array PE (`qappac.rtl_accel`, the PE
+    the accelerator instantiates) with the switching activity of `PROBE_LAYER` simulated on
+    a 2 x 2 accelerator with the configuration's scratchpads, averaged over the four PEs and
+    applied per input and per flip-flop (`qappac.activity`). ``access_activity``: the
+    activity of the inputs of the MAC and of each scratchpad when their energy per access
+    is measured on their own (0.5: random data).
     """
 
     clock_mhz: float = 200.0
@@ -165,6 +170,7 @@ class FlowOptions:
     access_activity: float = 0.5
     clock_port: str = "clk"
     reset_port: str = "rst_n"
+    activity: str = "uniform"
 
 
 @dataclass(frozen=True)
@@ -214,8 +220,10 @@ def make_jobs(
     `rtl` defaults to `qappac.rtl_pe.emit_pe`; `tools` to `tool_versions()`.
     """
     opts = options or FlowOptions()
+    if opts.activity not in ("uniform", "simulated"):
+        raise ValueError(f"activity must be 'uniform' or 'simulated', not {opts.activity!r}")
     configs = grid.configs() if isinstance(grid, Grid) else list(grid)
-    emit, top_of = _rtl_functions(rtl)
+    emit, top_of = _rtl_functions(rtl, array_pe=opts.activity == "simulated")
     versions = dict(tools) if tools is not None else tool_versions()
     lib_hash = file_sha256(liberty) if liberty is not None else ""
     jobs = []
@@ -446,12 +454,13 @@ def _liberty_from_env() -> Path | None:
     return Path(value) if value else None
 
 
-def _rtl_functions(rtl: Rtl | None) -> tuple[Rtl, Callable[[PEType], str]]:
-    from qappac import rtl_pe
+def _rtl_functions(rtl: Rtl | None, array_pe: bool = False) -> tuple[Rtl, Callable[[PEType], str]]:
+    from qappac import rtl_accel, rtl_pe
 
+    top_of = rtl_accel.array_pe_name if array_pe else rtl_pe.top_name
     if rtl is None:
-        return rtl_pe.emit_pe, rtl_pe.top_name
-    return rtl, rtl_pe.top_name
+        return (rtl_accel.emit_array_pe if array_pe else rtl_pe.emit_pe), top_of
+    return rtl, top_of
 
 
 # --------------------------------------------------------------------------- the real job
@@ -473,6 +482,7 @@ def synthesize_and_time(job: Job) -> dict[str, float]:
     netlist, area = synthesize_netlist(job.sources, job.top, liberty)
     opts = job.options
     period = 1e3 / opts.clock_mhz
+    resets = (opts.reset_port,) if opts.activity == "uniform" else ()  # the array PE has none
     report = sta.analyze(
         netlist,
         job.top,
@@ -480,8 +490,31 @@ def synthesize_and_time(job: Job) -> dict[str, float]:
         period,
         sta.Activity(input_activity=opts.input_activity),
         liberty=liberty,
-        false_path_from=(opts.reset_port,),
+        false_path_from=resets,
     )
+    extra: dict[str, float] = {}
+    if opts.activity == "simulated":
+        from qappac.activity import annotate
+
+        annotated = annotate(
+            netlist, probe_toggles(job.config, opts.clock_mhz), liberty, cut_nets=True
+        )
+        timing = report
+        report = sta.analyze(
+            annotated.netlist,
+            job.top,
+            opts.clock_port,
+            period,
+            annotated.activity,
+            liberty=liberty,
+        )
+        report = dataclasses.replace(
+            report,
+            worst_slack_ns=timing.worst_slack_ns,
+            critical_path_ns=timing.critical_path_ns,
+            fmax_mhz=timing.fmax_mhz,
+        )
+        extra["flops_annotated"] = annotated.cut_flops / max(1, annotated.flops)
     metrics = {
         "area_um2": area,
         "power_mw": report.total_mw,
@@ -490,9 +523,52 @@ def synthesize_and_time(job: Job) -> dict[str, float]:
         "fmax_mhz": report.fmax_mhz,
         # mW / MHz = nJ per cycle; x 1e3 -> pJ
         "energy_cycle_pj": report.dynamic_mw / opts.clock_mhz * 1e3,
+        **extra,
     }
     metrics.update(access_energies(job))
     return metrics
+
+
+PROBE_LAYER = (6, 8, 9, 8, 3)
+"""The layer whose simulation gives a PE's switching activity (``"simulated"``): channels,
+height, width, filters, kernel; a 3 x 3 conv with padding 1, random quantized data."""
+
+
+def probe_toggles(config: Config, clock_mhz: float) -> Any:
+    """The array PE's switching activity (`qappac.activity.Toggles`): `PROBE_LAYER` run on
+    the RTL of `rtl_accel.probe_accelerator` with the configuration's scratchpads, checked
+    bit for bit, averaged over the array's PEs."""
+    from qappac.activity import Toggles, read_vcd
+    from qappac.dataflow import default_energy_table
+    from qappac.dataflow.schedule import schedule_layer
+    from qappac.ir import Conv, Network, Shape
+    from qappac.rtl_accel import probe_accelerator, top_name
+    from qappac.shapes import layer_shapes
+    from qappac.sim_accel import describe, simulate_layer
+
+    accel = probe_accelerator(
+        config.pe, config.spad_ifmap, config.spad_filter, config.spad_psum, clock_mhz
+    )
+    c, h, w, m, k = PROBE_LAYER
+    network = Network(
+        name="probe",
+        input=Shape(c=c, h=h, w=w),
+        layers=(
+            Conv(name="probe", inputs=("input",), out_channels=m, kernel_h=k, kernel_w=k, pad=1),
+        ),
+    )
+    (layer,) = layer_shapes(network)
+    sched = schedule_layer(layer, accel, 1, "energy", default_energy_table())
+    if sched.mapping is None:
+        raise ValueError(f"the probe layer does not map onto {config}")
+    with tempfile.TemporaryDirectory(prefix="qappac-probe-") as tmp:
+        vcd = Path(tmp) / "probe.vcd"
+        result = simulate_layer(layer, accel, 1, sched.mapping, seed=11, vcd=vcd)
+        if not result.ok:
+            raise RuntimeError(f"the probe layer fails on the RTL:\n{describe(result)}")
+        toggles = read_vcd(vcd, top_name(accel))
+    npe = accel.rows * accel.cols
+    return Toggles.mean(toggles.scope(f"g_pe[{k}].u_pe") for k in range(npe))
 
 
 def access_energies(job: Job) -> dict[str, float]:

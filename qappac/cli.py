@@ -65,6 +65,13 @@ def make_parser() -> argparse.ArgumentParser:
     char.add_argument("-o", "--out", default="dataset.csv", metavar="CSV")
     char.add_argument("--liberty", metavar="LIB", help="liberty file (default: $QAPPAC_LIBERTY)")
     char.add_argument(
+        "--activity",
+        choices=("uniform", "simulated"),
+        default="uniform",
+        help="power at one input toggle rate on the stand-alone PE (default), or with the "
+        "switching activity of a simulated layer on the array PE",
+    )
+    char.add_argument(
         "--cache",
         metavar="DIR",
         default=None,
@@ -335,7 +342,7 @@ def _simulate_layer(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _characterize(args: argparse.Namespace, err: TextIO) -> int:
     import os
 
-    from qappac.characterize import characterize, default_configs, write_dataset
+    from qappac.characterize import FlowOptions, characterize, default_configs, write_dataset
     from qappac.executor import make_executor
 
     liberty = args.liberty or os.environ.get("QAPPAC_LIBERTY")
@@ -354,7 +361,12 @@ def _characterize(args: argparse.Namespace, err: TextIO) -> int:
     executor = make_executor(args.jobs, args.scheduler)
     try:
         results = characterize(
-            configs, cache, executor, liberty=Path(liberty), retry_failed=args.retry_failed
+            configs,
+            cache,
+            executor,
+            options=FlowOptions(activity=args.activity),
+            liberty=Path(liberty),
+            retry_failed=args.retry_failed,
         )
     finally:
         executor.close()

@@ -13,7 +13,7 @@ from typing import Any
 
 from qappac.dataflow.geometry import ceil_div, folds_of
 from qappac.dataflow.model import Mapping, dram_port
-from qappac.ir import Accelerator
+from qappac.ir import Accelerator, PEType
 from qappac.numerics import format_of
 from qappac.rtl_pe import (
     REGFILE,
@@ -97,6 +97,39 @@ def top_name(accel: Accelerator) -> str:
     return "qappac_accel_" + legalize(accel.pe.label)
 
 
+def array_pe_name(pe: PEType) -> str:
+    """The array PE's module name: ``qappac_ape_<type>``."""
+    return "qappac_ape_" + legalize(pe.label)
+
+
+def probe_accelerator(
+    pe: PEType, spad_ifmap: int, spad_filter: int, spad_psum: int, clock_mhz: float = 200.0
+) -> Accelerator:
+    """A 2 x 2 accelerator with the given scratchpads: the array PE's context when it is
+    characterized on its own (`emit_array_pe`, `qappac.characterize`)."""
+    return Accelerator(
+        name="probe",
+        pe=pe,
+        rows=2,
+        cols=2,
+        spad_ifmap=spad_ifmap,
+        spad_filter=spad_filter,
+        spad_psum=spad_psum,
+        glb_bytes=8192,
+        dram_gb_per_s=4.0,
+        clock_mhz=clock_mhz,
+    )
+
+
+def emit_array_pe(pe: PEType, spad_ifmap: int, spad_filter: int, spad_psum: int) -> dict[str, str]:
+    """The array PE's files alone (register file, MAC, the PE): what characterization
+    synthesizes. The same text as in `probe_accelerator`'s RTL."""
+    accel = probe_accelerator(pe, spad_ifmap, spad_filter, spad_psum)
+    name = array_pe_name(pe)
+    files = emit_accelerator(accel, port_of(accel))
+    return {n: t for n, t in files.items() if n == REGFILE or n.startswith(name)}
+
+
 def emit_accelerator(
     accel: Accelerator, port: Port, *, glb_blackbox: bool = False
 ) -> dict[str, str]:
@@ -122,7 +155,7 @@ def emit_accelerator(
     ]
     names = {
         "name": top_name(accel),
-        "pe_name": f"qappac_ape_{label}",
+        "pe_name": array_pe_name(accel.pe),
         "mac_name": f"qappac_ape_{label}_mac",
         "glb_name": f"qappac_glb_{label}",
         "requant_name": requant_name(accel.pe),

