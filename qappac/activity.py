@@ -194,8 +194,6 @@ def _scan(
             highs = high_time[code]
             for bit in _bits(old):
                 highs[bit] += held
-        elif old is not None:  # a second value at the first time step: still initial
-            pass
         value[code] = new
         since[code] = now
     end = now - (start or 0)
@@ -301,13 +299,9 @@ def instances(netlist: str) -> list[Instance]:
             continue
         end = netlist.index(");", match.end()) + 2
         body = netlist[match.end() : end]
-        pins = {p: _clean(n) for p, n in _CONNECTION.findall(body)}
+        pins = {p: n.strip() for p, n in _CONNECTION.findall(body)}
         out.append(Instance(match.group(1).strip(), match.group(2), pins, match.start(), end))
     return out
-
-
-def _clean(expr: str) -> str:
-    return expr.strip()
 
 
 def input_bits(netlist: str) -> list[str]:
