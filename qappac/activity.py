@@ -362,8 +362,11 @@ def annotate(
                 fanout[net] += info.inputs[pin]
             elif pin in info.outputs:
                 driven.add(net)
-    for lhs, rhs in _ASSIGN.findall(netlist):  # an alias carries its source's loads
+    aliases = _ASSIGN.findall(netlist)
+    for lhs, rhs in aliases:  # an alias carries its source's loads
         fanout[rhs.strip()] += fanout.get(lhs.strip(), 0.0)
+    # nets a black box cannot drive: primary inputs (its clock, its reset) and aliases
+    sourced = set(input_bits(netlist)) | {lhs.strip() for lhs, _ in aliases}
 
     edits: list[tuple[int, int, str]] = []
     new_ports: list[tuple[str, float, float]] = []  # port, activity, duty
@@ -376,7 +379,7 @@ def annotate(
             for expr in inst.pins.values():
                 for net in expand(expr, widths):
                     key = bit_name(net)
-                    if net in driven or key not in toggles.rate:
+                    if net in driven or net in sourced or key not in toggles.rate:
                         continue  # an input of the box, or a constant
                     port = f"{PORT_PREFIX}{len(new_ports)}"
                     new_ports.append((port, toggles.rate[key], toggles.duty.get(key, 0.5)))

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from qappac.executor import Executor, LocalExecutor
-from qappac.ir import PEType
+from qappac.ir import Accelerator, PEType
 from qappac.numerics import format_of
 
 FLOW_VERSION = "2"
@@ -54,8 +54,20 @@ CONFIG_COLUMNS = (
     "spad_ifmap",
     "spad_filter",
     "spad_psum",
+    "rows",
+    "cols",
+    "pes",
     "clock_mhz",
 )
+SHELL_TARGETS = (
+    "shell_area_um2",
+    "shell_power_mw",
+    "shell_dynamic_mw",
+    "shell_leakage_mw",
+    "shell_fmax_mhz",
+    "shell_energy_cycle_pj",
+)
+"""What a shell job measures (`ShellConfig`); a PE job leaves them empty, and the reverse."""
 TARGET_COLUMNS = (
     "area_um2",
     "power_mw",
@@ -67,6 +79,7 @@ TARGET_COLUMNS = (
     "energy_spad_ifmap_pj",
     "energy_spad_filter_pj",
     "energy_spad_psum_pj",
+    *SHELL_TARGETS,
 )
 PROVENANCE_COLUMNS = ("status", "key", "liberty_sha256", "yosys_version", "sta_version")
 
@@ -101,6 +114,39 @@ class Config:
 
 
 @dataclass(frozen=True)
+class ShellConfig:
+    """One accelerator *shell* to characterize: everything of a ``rows`` x ``cols``
+    accelerator but its PEs and its global buffer (NoC buses and PE ID matching, psum
+    chains, controller and DMA, the 23 event counters, requantizer), in the context of
+    `qappac.rtl_accel.probe_accelerator` with the given scratchpads (centre depths)."""
+
+    pe: PEType
+    rows: int
+    cols: int
+    spad_ifmap: int = 16
+    spad_filter: int = 128
+    spad_psum: int = 24
+
+    def columns(self) -> dict[str, Any]:
+        """The PE type's and scratchpads' columns (`Config.columns`), then the shape."""
+        pe = Config(self.pe, self.spad_ifmap, self.spad_filter, self.spad_psum).columns()
+        return {**pe, "rows": self.rows, "cols": self.cols, "pes": self.rows * self.cols}
+
+    def accelerator(self, clock_mhz: float) -> Accelerator:
+        from qappac.rtl_accel import probe_accelerator
+
+        return probe_accelerator(
+            self.pe,
+            self.spad_ifmap,
+            self.spad_filter,
+            self.spad_psum,
+            clock_mhz,
+            rows=self.rows,
+            cols=self.cols,
+        )
+
+
+@dataclass(frozen=True)
 class Grid:
     """The cross product of PE types and scratchpad sizes (NoC/array shapes come later)."""
 
@@ -132,6 +178,23 @@ DEFAULT_PES: tuple[PEType, ...] = (
 
 DEFAULT_LEVELS = ((12, 16, 24), (64, 128, 224), (16, 24, 32))
 """Low, centre and high depth of the ifmap, filter and psum scratchpads."""
+
+
+DEFAULT_SHAPES = ((2, 2), (2, 4), (4, 2), (4, 4))
+"""Array shapes of the shell grid: the 2 x 2 factorial in rows and columns, which
+determines a model linear in rows, columns and PEs (the shell's buses grow with rows and
+columns, its PE ID matching with rows x columns). Small, so that every shell's probe layer
+simulates in about a minute; the arrays of a design space are extrapolations
+(docs/validation.md)."""
+
+
+def default_shell_configs() -> list[ShellConfig]:
+    """Every PE type of `DEFAULT_PES` at every shape of `DEFAULT_SHAPES` (28 shells).
+
+    >>> shells = default_shell_configs(); len(shells), shells[0].rows, shells[0].cols
+    (28, 2, 2)
+    """
+    return [ShellConfig(pe, r, c) for pe in DEFAULT_PES for r, c in DEFAULT_SHAPES]
 
 
 def default_configs() -> list[Config]:
@@ -178,7 +241,7 @@ class Job:
     """One unit of work: a configuration, its RTL and the flow it runs through."""
 
     key: str
-    config: Config
+    config: Config | ShellConfig
     top: str
     sources: Mapping[str, str]
     options: FlowOptions
@@ -228,13 +291,19 @@ def make_jobs(
     lib_hash = file_sha256(liberty) if liberty is not None else ""
     jobs = []
     for config in configs:
-        sources = dict(emit(config.pe, config.spad_ifmap, config.spad_filter, config.spad_psum))
+        if isinstance(config, ShellConfig):
+            sources, top = shell_sources(config, opts.clock_mhz)
+        else:
+            sources = dict(
+                emit(config.pe, config.spad_ifmap, config.spad_filter, config.spad_psum)
+            )
+            top = top_of(config.pe)
         key = job_key(sources, lib_hash, versions, opts)
         jobs.append(
             Job(
                 key,
                 config,
-                top_of(config.pe),
+                top,
                 sources,
                 opts,
                 str(liberty) if liberty else None,
@@ -245,8 +314,17 @@ def make_jobs(
     return jobs
 
 
+def shell_sources(config: ShellConfig, clock_mhz: float) -> tuple[dict[str, str], str]:
+    """The accelerator's RTL with the global buffer as a black box, and its top's name
+    (the shell job synthesizes it with the array PE as a black box too)."""
+    from qappac.rtl_accel import emit_accelerator, port_of, top_name
+
+    accel = config.accelerator(clock_mhz)
+    return dict(emit_accelerator(accel, port_of(accel), glb_blackbox=True)), top_name(accel)
+
+
 def characterize(
-    grid: Grid | Iterable[Config] | Sequence[Job],
+    grid: Grid | Iterable[Config | ShellConfig] | Sequence[Job],
     cache_dir: str | Path,
     executor: Executor | None = None,
     job_fn: JobFn | None = None,
@@ -267,7 +345,8 @@ def characterize(
         jobs: list[Job] = [j for j in items if isinstance(j, Job)]
     else:
         lib = liberty if liberty is not None else _liberty_from_env()
-        jobs = make_jobs([c for c in items if isinstance(c, Config)], options, lib)
+        configs = [c for c in items if isinstance(c, Config | ShellConfig)]
+        jobs = make_jobs(configs, options, lib)
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     todo = [job for job in jobs if _needs_run(cache / f"{job.key}.json", retry_failed)]
@@ -478,6 +557,8 @@ def synthesize_and_time(job: Job) -> dict[str, float]:
 
     if job.liberty is None:
         raise sta.ToolMissingError(f"no cell library: set {sta.LIBERTY_ENV} to a liberty file")
+    if isinstance(job.config, ShellConfig):
+        return shell_metrics(job)
     liberty = Path(job.liberty)
     netlist, area = synthesize_netlist(job.sources, job.top, liberty)
     opts = job.options
@@ -538,17 +619,22 @@ def probe_toggles(config: Config, clock_mhz: float) -> Any:
     """The array PE's switching activity (`qappac.activity.Toggles`): `PROBE_LAYER` run on
     the RTL of `rtl_accel.probe_accelerator` with the configuration's scratchpads, checked
     bit for bit, averaged over the array's PEs."""
-    from qappac.activity import Toggles, read_vcd
-    from qappac.dataflow import default_energy_table
-    from qappac.dataflow.schedule import schedule_layer
-    from qappac.ir import Conv, Network, Shape
-    from qappac.rtl_accel import probe_accelerator, top_name
-    from qappac.shapes import layer_shapes
-    from qappac.sim_accel import describe, simulate_layer
+    from qappac.activity import Toggles
+    from qappac.rtl_accel import probe_accelerator
 
     accel = probe_accelerator(
         config.pe, config.spad_ifmap, config.spad_filter, config.spad_psum, clock_mhz
     )
+    toggles = probe_layer_toggles(accel)
+    npe = accel.rows * accel.cols
+    return Toggles.mean(toggles.scope(f"g_pe[{k}].u_pe") for k in range(npe))
+
+
+def probe_layer() -> Any:
+    """`PROBE_LAYER` as a `qappac.shapes.LayerShape`."""
+    from qappac.ir import Conv, Network, Shape
+    from qappac.shapes import layer_shapes
+
     c, h, w, m, k = PROBE_LAYER
     network = Network(
         name="probe",
@@ -558,17 +644,79 @@ def probe_toggles(config: Config, clock_mhz: float) -> Any:
         ),
     )
     (layer,) = layer_shapes(network)
-    sched = schedule_layer(layer, accel, 1, "energy", default_energy_table())
+    return layer
+
+
+def probe_mapping(accel: Accelerator) -> Any:
+    """The energy-optimal mapping of `probe_layer` onto the accelerator (default table)."""
+    from qappac.dataflow import default_energy_table
+    from qappac.dataflow.schedule import schedule_layer
+
+    sched = schedule_layer(probe_layer(), accel, 1, "energy", default_energy_table())
     if sched.mapping is None:
-        raise ValueError(f"the probe layer does not map onto {config}")
+        raise ValueError(f"the probe layer does not map onto {accel.rows} x {accel.cols}")
+    return sched.mapping
+
+
+def probe_layer_toggles(accel: Accelerator) -> Any:
+    """The switching activity of the whole accelerator's RTL (`qappac.activity.Toggles`,
+    names from its top) running `PROBE_LAYER` with random quantized data, checked bit for
+    bit against the numpy reference."""
+    from qappac.activity import read_vcd
+    from qappac.rtl_accel import top_name
+    from qappac.sim_accel import describe, simulate_layer
+
+    layer, mapping = probe_layer(), probe_mapping(accel)
     with tempfile.TemporaryDirectory(prefix="qappac-probe-") as tmp:
         vcd = Path(tmp) / "probe.vcd"
-        result = simulate_layer(layer, accel, 1, sched.mapping, seed=11, vcd=vcd)
+        result = simulate_layer(layer, accel, 1, mapping, seed=11, vcd=vcd)
         if not result.ok:
             raise RuntimeError(f"the probe layer fails on the RTL:\n{describe(result)}")
-        toggles = read_vcd(vcd, top_name(accel))
-    npe = accel.rows * accel.cols
-    return Toggles.mean(toggles.scope(f"g_pe[{k}].u_pe") for k in range(npe))
+        return read_vcd(vcd, top_name(accel))
+
+
+def shell_metrics(job: Job) -> dict[str, float]:
+    """The shell job: synthesize the accelerator with its PEs and global buffer as black
+    boxes; fmax from the netlist at the flow's uniform input activity; power with the
+    switching activity of `PROBE_LAYER` simulated on the accelerator's RTL (``"simulated"``,
+    applied per input, per flop and per surviving net, the black boxes' outputs becoming
+    measured ports) or at the uniform input activity (``"uniform"``)."""
+    from qappac.rtl_accel import array_pe_name
+    from qappac.tools import sta
+
+    assert isinstance(job.config, ShellConfig) and job.liberty is not None
+    liberty = Path(job.liberty)
+    opts = job.options
+    netlist, area = synthesize_netlist(
+        job.sources, job.top, liberty, share=False, blackboxes=(array_pe_name(job.config.pe),)
+    )
+    period = 1e3 / opts.clock_mhz
+    report = sta.analyze(
+        netlist,
+        job.top,
+        opts.clock_port,
+        period,
+        sta.Activity(input_activity=opts.input_activity),
+        liberty=liberty,
+        false_path_from=(opts.reset_port,),
+    )
+    fmax = report.fmax_mhz
+    if opts.activity == "simulated":
+        from qappac.ppa.composition import measure
+
+        toggles = probe_layer_toggles(job.config.accelerator(opts.clock_mhz))
+        part = measure("shell", netlist, area, job.top, toggles, liberty, period)
+        dynamic, leakage = part.dynamic_mw, part.leakage_mw
+    else:
+        dynamic, leakage = report.dynamic_mw, report.leakage_mw
+    return {
+        "shell_area_um2": area,
+        "shell_power_mw": dynamic + leakage,
+        "shell_dynamic_mw": dynamic,
+        "shell_leakage_mw": leakage,
+        "shell_fmax_mhz": fmax,
+        "shell_energy_cycle_pj": dynamic / opts.clock_mhz * 1e3,
+    }
 
 
 def access_energies(job: Job) -> dict[str, float]:

@@ -60,16 +60,18 @@ def make_parser() -> argparse.ArgumentParser:
     verbs.add_parser("schema", help="print the JSON Schema of the IR")
 
     char = verbs.add_parser(
-        "characterize", help="synthesize the default PE grid and write the PPA dataset"
+        "characterize",
+        help="synthesize the default grid of PEs and accelerator shells; write the PPA dataset",
     )
     char.add_argument("-o", "--out", default="dataset.csv", metavar="CSV")
     char.add_argument("--liberty", metavar="LIB", help="liberty file (default: $QAPPAC_LIBERTY)")
     char.add_argument(
         "--activity",
         choices=("uniform", "simulated"),
-        default="uniform",
-        help="power at one input toggle rate on the stand-alone PE (default), or with the "
-        "switching activity of a simulated layer on the array PE",
+        default="simulated",
+        help="power with the switching activity of a layer simulated on the accelerator, "
+        "per input and per flop of the array PE and of the shell (default), or at one "
+        "input toggle rate on the stand-alone PE and the shell (faster, less faithful)",
     )
     char.add_argument(
         "--cache",
@@ -342,7 +344,13 @@ def _simulate_layer(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _characterize(args: argparse.Namespace, err: TextIO) -> int:
     import os
 
-    from qappac.characterize import FlowOptions, characterize, default_configs, write_dataset
+    from qappac.characterize import (
+        FlowOptions,
+        characterize,
+        default_configs,
+        default_shell_configs,
+        write_dataset,
+    )
     from qappac.executor import make_executor
 
     liberty = args.liberty or os.environ.get("QAPPAC_LIBERTY")
@@ -356,8 +364,12 @@ def _characterize(args: argparse.Namespace, err: TextIO) -> int:
             ]
         )
     cache = Path(args.cache) if args.cache else Path.home() / ".cache/qappac/characterize"
-    configs = default_configs()
-    err.write(f"characterizing {len(configs)} PE configurations (cache: {cache})\n")
+    configs = [*default_configs(), *default_shell_configs()]
+    shells = len(configs) - len(default_configs())
+    err.write(
+        f"characterizing {len(configs) - shells} PE configurations and {shells} accelerator "
+        f"shells (cache: {cache})\n"
+    )
     executor = make_executor(args.jobs, args.scheduler)
     try:
         results = characterize(

@@ -103,15 +103,23 @@ def array_pe_name(pe: PEType) -> str:
 
 
 def probe_accelerator(
-    pe: PEType, spad_ifmap: int, spad_filter: int, spad_psum: int, clock_mhz: float = 200.0
+    pe: PEType,
+    spad_ifmap: int,
+    spad_filter: int,
+    spad_psum: int,
+    clock_mhz: float = 200.0,
+    *,
+    rows: int = 2,
+    cols: int = 2,
 ) -> Accelerator:
-    """A 2 x 2 accelerator with the given scratchpads: the array PE's context when it is
-    characterized on its own (`emit_array_pe`, `qappac.characterize`)."""
+    """A small accelerator (2 x 2 unless told) with the given scratchpads, an 8 KiB global
+    buffer and 4 GB/s of DRAM: the array PE's context when it is characterized on its own
+    (`emit_array_pe`), and the accelerator whose shell `qappac.characterize` characterizes."""
     return Accelerator(
         name="probe",
         pe=pe,
-        rows=2,
-        cols=2,
+        rows=rows,
+        cols=cols,
         spad_ifmap=spad_ifmap,
         spad_filter=spad_filter,
         spad_psum=spad_psum,

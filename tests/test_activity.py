@@ -169,6 +169,38 @@ def test_annotate_cuts_the_flop_into_a_measured_port() -> None:
     assert out.activity.net_loads == {f"{port}_d": 6.258425}  # INV_X4 pin A
 
 
+def test_a_black_box_drives_only_its_outputs() -> None:
+    # A black box's pins connect to its outputs (measured: they become ports) and to its
+    # inputs, whether a cell, a primary input (the clock) or an alias drives them. The
+    # clock toggles twice a cycle in the VCD; cutting it would re-drive the clock net from a
+    # fake port (OpenSTA then reports infinite power).
+    netlist = NETLIST.replace(
+        "endmodule",
+        """  wire bo;
+  wire al;
+  assign al = a;
+  BOX u_box (
+    .clk(clk),
+    .a(al),
+    .d(n1),
+    .o(bo)
+  );
+  AND2_X1 _6_ (
+    .A1(bo),
+    .A2(a),
+    .ZN(y2)
+  );
+endmodule""",
+    )
+    toggles = Toggles(100, {"clk": 2.0, "a": 0.1, "al": 0.1, "n1": 0.2, "bo": 0.3}, {})
+    out = annotate(netlist, toggles, _liberty(), cut_nets=False)
+    assert out.blackbox_outputs == 1
+    assert "assign bo = qappac_act_0;" in out.netlist
+    for source in ("clk", "n1"):
+        assert f"assign {source} = " not in out.netlist, source
+    assert out.netlist.count("assign al = ") == 1  # the alias itself, unchanged
+
+
 @pytest.mark.tools
 def test_power_is_affine_in_a_cut_flops_activity() -> None:
     lib = _liberty()

@@ -72,12 +72,24 @@ def pe_models(
     }
 
 
-def model_set(spad_exponent: int = 0) -> ModelSet:
+def shell_models(label: str) -> dict[str, PolyModel]:
+    """Hand-made shell models: area 5000 + 300 um^2 per PE, 10 pJ and 0.2 mW leakage."""
+    return {
+        "shell_area_um2": linear(label, "shell_area_um2", "pes", 300.0, 5000.0),
+        "shell_energy_cycle_pj": const(label, "shell_energy_cycle_pj", 10.0),
+        "shell_leakage_mw": const(label, "shell_leakage_mw", 0.2),
+    }
+
+
+def model_set(spad_exponent: int = 0, shell: bool = False) -> ModelSet:
+    """Both PE types; with `shell`, shell models for int16 only (int8 keeps the engine's
+    NoC energy and no shell area)."""
+    int16 = pe_models("int16", 16, 40, 10.0, spad_exponent)
     return ModelSet(
         dataset_sha256="0" * 64,
         rows=20,
         models={
-            "int16": pe_models("int16", 16, 40, 10.0, spad_exponent),
+            "int16": {**int16, **(shell_models("int16") if shell else {})},
             "int8": pe_models("int8", 8, 24, 5.0, spad_exponent),
         },
     )
@@ -225,6 +237,27 @@ def test_tiny_design_hand_worked() -> None:
     assert ppa.edp_j_s == pytest.approx(total * 1e-12 * s.cycles / 200e6)
 
 
+def test_shell_models_hand_worked() -> None:
+    # The design of test_tiny_design_hand_worked, plus the shell models of `shell_models`.
+    plain = build_ppa(design(), model_set())[1]
+    schedules, ppa = build_ppa(design(), model_set(shell=True))
+    (s,) = schedules
+    # NoC and control area: 5000 + 300 x 12 PEs = 8600 um^2, on top of PEs and GLB.
+    assert ppa.noc_area_um2 == pytest.approx(8600.0)
+    assert ppa.area_um2 == pytest.approx(38880.0 + 637009.92 + 8600.0)
+    # Shell dynamic power: 10 pJ x 200 MHz = 2 mW; leakage 12 x 0.01 + 0.2 = 0.32 mW.
+    assert ppa.shell_dynamic_mw == pytest.approx(2.0)
+    assert ppa.leakage_mw == pytest.approx(0.32)
+    assert ppa.power_mw == pytest.approx(4.8 + 2.0 + ppa.glb_dynamic_mw + 0.32)
+    # NoC level: 10 pJ per cycle instead of the per-transfer energy; leakage level: the
+    # PEs' 0.05 pJ x 12 plus the shell's 0.2 mW / 200 MHz = 1 pJ, per cycle.
+    assert ppa.energy.noc == pytest.approx(10.0 * s.cycles, rel=1e-12)
+    assert ppa.energy.leakage == pytest.approx((0.05 * 12 + 1.0) * s.cycles, rel=1e-12)
+    for level in ("mac", "spad", "glb", "dram"):
+        assert getattr(ppa.energy, level) == getattr(plain.energy, level), level
+    assert plain.noc_area_um2 == 0.0 and plain.shell_dynamic_mw == 0.0
+
+
 def test_engine_and_ppa_cost_the_schedules_alike() -> None:
     # The engine costs its schedule with the same table; design_ppa re-costs independently.
     models = model_set(spad_exponent=1)
@@ -262,7 +295,9 @@ def test_invariants() -> None:
         assert sum(layer.cycles for layer in p.layers) == p.cycles
         assert p.effective_clock_mhz == min(p.clock_mhz, p.fmax_mhz)
         assert p.gops_per_mm2 == pytest.approx(p.gops / p.area_mm2)
-        assert p.power_mw == pytest.approx(p.pe_dynamic_mw + p.glb_dynamic_mw + p.leakage_mw)
+        assert p.power_mw == pytest.approx(
+            p.pe_dynamic_mw + p.shell_dynamic_mw + p.glb_dynamic_mw + p.leakage_mw
+        )
 
 
 def test_design_ppa_recosts_schedules_made_with_another_table() -> None:
@@ -281,7 +316,7 @@ def test_design_ppa_recosts_schedules_made_with_another_table() -> None:
 
 
 def test_explore_matches_design_ppa() -> None:
-    models = model_set(spad_exponent=1)
+    models = model_set(spad_exponent=1, shell=True)  # int16 with a shell model, int8 without
     net = mixed_net()
     accels = [
         accelerator(),
@@ -298,10 +333,12 @@ def test_explore_matches_design_ppa() -> None:
             "area_um2": p.area_um2,
             "pe_array_area_um2": p.pe_array_area_um2,
             "glb_area_um2": p.glb_area_um2,
+            "noc_area_um2": p.noc_area_um2,
             "fmax_mhz": p.fmax_mhz,
             "effective_clock_mhz": p.effective_clock_mhz,
             "power_mw": p.power_mw,
             "pe_dynamic_mw": p.pe_dynamic_mw,
+            "shell_dynamic_mw": p.shell_dynamic_mw,
             "glb_dynamic_mw": p.glb_dynamic_mw,
             "leakage_mw": p.leakage_mw,
             "cycles": p.cycles,
@@ -318,6 +355,8 @@ def test_explore_matches_design_ppa() -> None:
             assert out[name][i] == pytest.approx(value, rel=1e-9, abs=0), (i, name)
         assert bool(out["clock_exceeds_fmax"][i]) == p.clock_exceeds_fmax
         assert list(out["layer_cycles"][i]) == [layer.cycles for layer in p.layers]
+        layer_energy_pj = [layer.energy.total for layer in p.layers]
+        assert out["layer_energy_pj"][i] == pytest.approx(layer_energy_pj, rel=1e-9)
     assert out["clock_exceeds_fmax"].tolist() == [False, True, False, False]
 
 

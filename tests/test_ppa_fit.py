@@ -243,3 +243,43 @@ def test_pooled_cv_scores_of_an_exact_and_of_a_pure_noise_target() -> None:
     # the scores survive the JSON round trip
     again = pm.model_from_dict(json.loads(json.dumps(pm.model_to_dict(exact))))
     assert again.cv.r2_pooled == exact.cv.r2_pooled
+
+
+def test_pe_and_shell_rows_in_one_dataset() -> None:
+    # PE rows (no array shape) measure the PE's targets; shell rows (an array shape, the
+    # scratchpads fixed) measure the shell's. Each target is fitted on the features its rows
+    # have, and the shell targets are linear only, so a law linear in rows, cols and PEs is
+    # recovered and extrapolates exactly from 4 x 4 to 32 x 32.
+    def shell_area(r: int, c: int) -> float:
+        return 2000.0 + 40.0 * r + 25.0 * c + 310.0 * r * c
+
+    shells = [
+        {
+            "pe": "int8",
+            "spad_ifmap": 16,
+            "spad_filter": 128,
+            "spad_psum": 24,
+            "rows": r,
+            "cols": c,
+            "pes": r * c,
+            "shell_area_um2": shell_area(r, c),
+        }
+        for r, c in ((2, 2), (2, 4), (4, 2), (3, 3), (4, 4), (3, 4))
+    ]
+    # as in a dataset CSV, every row has every column
+    pes = [
+        {**row, "rows": "", "cols": "", "pes": "", "shell_area_um2": ""} for row in _grid_rows()
+    ]
+    models = fit_models(pes + shells)
+    area = models.get("int8", "area_um2")
+    assert area.inputs == ("spad_filter", "spad_psum")
+    shell = models.get("int8", "shell_area_um2")
+    assert shell.degree == 1
+    assert set(shell.inputs) <= {"rows", "cols", "pes"}
+    point = {"rows": 32.0, "cols": 32.0, "pes": 1024.0}
+    assert pm.predict(shell, point) == pytest.approx(shell_area(32, 32), rel=1e-9)
+    # A feature missing from only some rows of a target is an error, not silently dropped.
+    broken = [dict(r) for r in shells]
+    broken[0]["cols"] = ""
+    with pytest.raises(ValueError, match="cols"):
+        fit_models(pes + broken)

@@ -36,6 +36,8 @@ from qappac.activity import Toggles, annotate, input_bits, read_vcd
 from qappac.characterize import synthesize_netlist
 from qappac.dataflow.model import Mapping
 from qappac.ir import Accelerator
+from qappac.ppa.models import ModelSet, predict
+from qappac.ppa.table import accelerator_features
 from qappac.rtl_accel import emit_accelerator, port_of, top_name
 from qappac.rtl_pe import REGFILE, legalize
 from qappac.shapes import LayerShape
@@ -106,6 +108,27 @@ class Composition:
     def pe_share(self) -> float:
         """The PEs' part of the composed area."""
         return sum(p.area_um2 for p in self.pes) / self.composed_area_um2
+
+
+def modeled_core(models: ModelSet, accel: Accelerator) -> tuple[float, float]:
+    """Area (um^2) and power (mW) of the accelerator without its global buffer, composed from
+    fitted models at the accelerator's own clock, as `qappac.ppa.design` composes them: PEs x
+    the PE models (area, ``energy_cycle_pj`` x clock, leakage) plus the shell models."""
+    from qappac.ppa.design import SHELL_AREA, SHELL_ENERGY, SHELL_LEAKAGE, shell_prediction
+
+    label, features, clock = accel.pe.label, accelerator_features(accel), accel.clock_mhz
+    pes = accel.rows * accel.cols
+
+    def pe(target: str) -> float:
+        return predict(models.get(label, target), features)
+
+    area = pes * pe("area_um2") + shell_prediction(models, accel, SHELL_AREA)
+    power = (
+        pes * (pe("energy_cycle_pj") * clock * 1e-3 + pe("leakage_mw"))
+        + shell_prediction(models, accel, SHELL_ENERGY) * clock * 1e-3
+        + shell_prediction(models, accel, SHELL_LEAKAGE)
+    )
+    return area, power
 
 
 def pe_module(accel: Accelerator) -> str:

@@ -1,8 +1,10 @@
 """Power, performance and area of a whole design, from fitted PE models and the schedules.
 
 * **Area**: PE array = PEs x the PE area model (MAC, scratchpads, PE control, as synthesized);
-  global buffer = `qappac.ppa.sram.sram_area_um2`. The array NoC (buses, ID matching), the
-  top-level controller and the vector unit are not characterized yet: ``noc_area_um2`` is 0.
+  global buffer = `qappac.ppa.sram.sram_area_um2`; NoC and control (``noc_area_um2``) = the
+  shell model ``shell_area_um2`` (NoC buses and PE ID matching, psum chains, controller and
+  DMA, counters, requantizer: the accelerator without its PEs and GLB, characterized by
+  `qappac.characterize.ShellConfig`). Model sets without shell models give 0.
 * **Clock**: fmax is the PE model's; the design runs at ``effective clock = min(clock,
   fmax)`` and is flagged when its clock exceeds fmax. Everything timed (DRAM stalls, latency,
   leakage energy, power) uses the effective clock.
@@ -12,8 +14,13 @@
   `characterized_schedules` schedules a design with that same table, so the mapping search
   also weighs characterized energies; `design_ppa` re-costs whatever schedules it is given.
 * **Power**: PE dynamic = PEs x ``energy_cycle_pj`` x effective clock (the characterization's
-  input activity, all PEs busy); GLB = the network's GLB energy / its latency; leakage = PEs x
-  ``leakage_mw``. DRAM power is off chip and excluded; GLB leakage is not modeled.
+  activity, all PEs busy); shell dynamic = ``shell_energy_cycle_pj`` x effective clock; GLB =
+  the network's GLB energy / its latency; leakage = PEs x ``leakage_mw`` + ``shell_leakage_mw``.
+  DRAM power is off chip and excluded; GLB leakage is not modeled.
+* **NoC energy**: with a shell model, the ``noc`` level is the shell's dynamic energy,
+  ``shell_energy_cycle_pj`` x cycles (the NoC and the control logic clock every cycle); the
+  base table's per-transfer NoC energy then only weighs mappings in the engine's search.
+  Without one, it is that per-transfer energy. Shell leakage goes to the ``leakage`` level.
 * **Performance**: 2 operations per MAC; GOPS = 2 MACs / latency; GOPS/mm^2 over the total
   area; EDP = energy x latency of the whole batch.
 
@@ -23,6 +30,7 @@ and `predict_many`); the tests check both agree.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -104,6 +112,7 @@ class DesignPPA:
     fmax_mhz: float
     effective_clock_mhz: float
     pe_dynamic_mw: float
+    shell_dynamic_mw: float
     glb_dynamic_mw: float
     leakage_mw: float
     layers: tuple[LayerPPA, ...]
@@ -136,7 +145,7 @@ class DesignPPA:
 
     @property
     def power_mw(self) -> float:
-        return self.pe_dynamic_mw + self.glb_dynamic_mw + self.leakage_mw
+        return self.pe_dynamic_mw + self.shell_dynamic_mw + self.glb_dynamic_mw + self.leakage_mw
 
     @property
     def energy_pj(self) -> float:
@@ -169,6 +178,39 @@ def effective_accelerator(accel: Accelerator, models: ModelSet) -> Accelerator:
         raise ValueError(f"the fmax model of {accel.pe.label} predicts {fmax} MHz")
     clock = min(accel.clock_mhz, fmax)
     return accel if clock == accel.clock_mhz else accel.model_copy(update={"clock_mhz": clock})
+
+
+SHELL_AREA, SHELL_ENERGY, SHELL_LEAKAGE = (
+    "shell_area_um2",
+    "shell_energy_cycle_pj",
+    "shell_leakage_mw",
+)
+"""The shell models design PPA uses (`qappac.characterize.SHELL_TARGETS`)."""
+
+
+def shell_prediction(models: ModelSet, accel: Accelerator, target: str) -> float:
+    """A shell model's prediction for the accelerator, 0 without that model; clamped at 0
+    (a linear model extrapolated far below its data)."""
+    label = accel.pe.label
+    if not models.has(label, target):
+        return 0.0
+    return max(0.0, predict(models.get(label, target), accelerator_features(accel)))
+
+
+def with_shell(
+    energy: LevelEnergy, cycles: int, accel: Accelerator, models: ModelSet
+) -> LevelEnergy:
+    """A layer's energy with the shell's: ``noc`` = shell energy per cycle x cycles (when
+    there is a shell model), shell leakage added to ``leakage`` (module docstring)."""
+    label = accel.pe.label
+    if not models.has(label, SHELL_ENERGY):
+        return energy
+    leak_pj = shell_prediction(models, accel, SHELL_LEAKAGE) / accel.clock_mhz * 1e3
+    return dataclasses.replace(
+        energy,
+        noc=shell_prediction(models, accel, SHELL_ENERGY) * cycles,
+        leakage=energy.leakage + leak_pj * cycles,
+    )
 
 
 def design_table(design: Design, models: ModelSet, base: EnergyTable | None = None) -> EnergyTable:
@@ -264,7 +306,9 @@ def design_ppa(
             cycles=s.cycles,
             latency_s=s.cycles / (clock * 1e6),
             macs=s.macs,
-            energy=layer_energy(s.accesses, s.cycles, eff, table),
+            energy=with_shell(
+                layer_energy(s.accesses, s.cycles, eff, table), s.cycles, eff, models
+            ),
         )
         for s in schedules
     )
@@ -283,13 +327,15 @@ def design_ppa(
         pe_area_um2=pe_area,
         pe_array_area_um2=pes * pe_area,
         glb_area_um2=float(sram_area_um2(accel.glb_bytes)),
-        noc_area_um2=0.0,
+        noc_area_um2=shell_prediction(models, accel, SHELL_AREA),
         clock_mhz=accel.clock_mhz,
         fmax_mhz=predict(models.get(label, "fmax_mhz"), features),
         effective_clock_mhz=clock,
         pe_dynamic_mw=pes * predict(models.get(label, "energy_cycle_pj"), features) * clock * 1e-3,
+        shell_dynamic_mw=shell_prediction(models, eff, SHELL_ENERGY) * clock * 1e-3,
         glb_dynamic_mw=energy.glb / latency * 1e-9 if latency else 0.0,
-        leakage_mw=pes * predict(models.get(label, "leakage_mw"), features),
+        leakage_mw=pes * predict(models.get(label, "leakage_mw"), features)
+        + shell_prediction(models, accel, SHELL_LEAKAGE),
         layers=layers,
         energy=energy,
         cycles=cycles,
@@ -325,6 +371,20 @@ def _predict_by_label(
     return out
 
 
+def _shell_by_label(
+    models: ModelSet, target: str, accelerators: Sequence[Accelerator]
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """`shell_prediction` for many accelerators, and which of them have that model."""
+    have = np.array([models.has(a.pe.label, target) for a in accelerators], dtype=bool)
+    out = np.zeros(len(accelerators), dtype=np.float64)
+    if have.any():
+        index = np.flatnonzero(have)
+        out[index] = np.maximum(
+            0.0, _predict_by_label(models, target, [accelerators[i] for i in index])
+        )
+    return out, have
+
+
 def explore_ppa(
     accelerators: Sequence[Accelerator],
     layers: Sequence[LayerShape],
@@ -337,7 +397,8 @@ def explore_ppa(
 
     Keys: ``ok`` (every layer mapped; other entries are NaN where not), ``pe_area_um2``,
     ``pe_array_area_um2``, ``glb_area_um2``, ``noc_area_um2``, ``area_um2``, ``fmax_mhz``,
-    ``effective_clock_mhz``, ``clock_exceeds_fmax``, ``pe_dynamic_mw``, ``glb_dynamic_mw``,
+    ``effective_clock_mhz``, ``clock_exceeds_fmax``, ``pe_dynamic_mw``, ``shell_dynamic_mw``,
+    ``glb_dynamic_mw``,
     ``leakage_mw``, ``power_mw``, ``cycles``, ``latency_s``, ``macs``,
     ``energy_<level>_pj`` for `LEVELS`, ``energy_pj``, ``energy_per_inference_pj``, ``gops``,
     ``gops_per_mm2``, ``edp_j_s``; and (designs, layers) ``layer_cycles``,
@@ -368,31 +429,50 @@ def explore_ppa(
     out["glb_area_um2"] = np.asarray(
         sram_area_um2(np.array([a.glb_bytes for a in accelerators])), dtype=np.float64
     )
-    out["noc_area_um2"] = np.zeros(n)
+    out["noc_area_um2"], _ = _shell_by_label(models, SHELL_AREA, accelerators)
     out["area_um2"] = out["pe_array_area_um2"] + out["glb_area_um2"] + out["noc_area_um2"]
     cycles = raw["cycles"].sum(axis=1)
     latency = cycles / (clock * 1e6)
     out["cycles"] = cycles
     out["latency_s"] = latency
     out["macs"] = raw["macs"].sum(axis=1)
+    shell_pj, has_shell = _shell_by_label(models, SHELL_ENERGY, effective)
+    shell_leak_mw, _ = _shell_by_label(models, SHELL_LEAKAGE, effective)
+    per_layer = {
+        level: np.asarray(raw[f"energy_{engine_level}_pj"], dtype=np.float64)
+        for level, engine_level in zip(LEVELS, ENERGY_LEVELS, strict=True)
+    }
+    layer_cycles = np.asarray(raw["cycles"], dtype=np.float64)
+    per_layer["noc"] = np.where(
+        has_shell[:, None], shell_pj[:, None] * layer_cycles, per_layer["noc"]
+    )
+    per_layer["leakage"] = per_layer["leakage"] + (shell_leak_mw / clock * 1e3)[:, None] * (
+        layer_cycles
+    )
     total = np.zeros(n)
-    for level, engine_level in zip(LEVELS, ENERGY_LEVELS, strict=True):
-        value = raw[f"energy_{engine_level}_pj"].sum(axis=1)
+    for level in LEVELS:
+        value = per_layer[level].sum(axis=1)
         out[f"energy_{level}_pj"] = value
         total = total + value
     out["energy_pj"] = total
     out["energy_per_inference_pj"] = total / batch
     cycle_pj = _predict_by_label(models, "energy_cycle_pj", accelerators)
     out["pe_dynamic_mw"] = pes * cycle_pj * clock * 1e-3
+    out["shell_dynamic_mw"] = shell_pj * clock * 1e-3
     with np.errstate(divide="ignore", invalid="ignore"):
         out["glb_dynamic_mw"] = np.where(latency > 0, out["energy_glb_pj"] / latency * 1e-9, 0.0)
         out["gops"] = np.where(latency > 0, OPS_PER_MAC * out["macs"] / latency * 1e-9, 0.0)
-    out["leakage_mw"] = pes * _predict_by_label(models, "leakage_mw", accelerators)
-    out["power_mw"] = out["pe_dynamic_mw"] + out["glb_dynamic_mw"] + out["leakage_mw"]
+    out["leakage_mw"] = (
+        pes * _predict_by_label(models, "leakage_mw", accelerators)
+        + (_shell_by_label(models, SHELL_LEAKAGE, accelerators)[0])
+    )
+    out["power_mw"] = (
+        out["pe_dynamic_mw"] + out["shell_dynamic_mw"] + out["glb_dynamic_mw"] + out["leakage_mw"]
+    )
     out["gops_per_mm2"] = out["gops"] / (out["area_um2"] * 1e-6)
     out["edp_j_s"] = total * 1e-12 * latency
     out["layer_cycles"] = raw["cycles"]
-    out["layer_energy_pj"] = raw["energy_pj"]
+    out["layer_energy_pj"] = sum(per_layer.values())
     for name, value in out.items():
         if name not in ("ok", "clock_exceeds_fmax") and value.ndim == 1:
             out[name] = np.where(ok, value.astype(np.float64), np.nan)

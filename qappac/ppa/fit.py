@@ -21,7 +21,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ DEFAULT_FEATURES = (
     "spad_psum",
     "rows",
     "cols",
+    "pes",
 )
 """Feature columns used when present in the dataset and no explicit list is given."""
 
@@ -54,6 +55,12 @@ DEFAULT_TARGETS = (
     "dynamic_mw",
     "leakage_mw",
     "fmax_mhz",
+    "shell_area_um2",
+    "shell_power_mw",
+    "shell_dynamic_mw",
+    "shell_leakage_mw",
+    "shell_fmax_mhz",
+    "shell_energy_cycle_pj",
 )
 """Target columns fitted when present; every ``energy_*_pj`` column is a target as well."""
 
@@ -70,7 +77,10 @@ class FitOptions:
     so that exact fits tie) counts as good as the best; among those the one with the fewest
     terms wins, then the lowest error.
     ``max_exhaustive``: up to this many varying features every subset is tried, beyond it a
-    greedy forward selection.
+    greedy forward selection. ``linear_targets`` are fitted with degree 1 only: the shell
+    models are characterized on arrays up to 4 x 4 and used up to 32 x 32, where only a
+    model linear in rows, columns and PEs (buses per row and column, logic per PE)
+    extrapolates sanely.
     """
 
     degrees: tuple[int, ...] = (1, 2, 3)
@@ -79,6 +89,14 @@ class FitOptions:
     tolerance: float = 0.02
     exact_floor: float = 1e-10
     max_exhaustive: int = 4
+    linear_targets: tuple[str, ...] = (
+        "shell_area_um2",
+        "shell_power_mw",
+        "shell_dynamic_mw",
+        "shell_leakage_mw",
+        "shell_fmax_mhz",
+        "shell_energy_cycle_pj",
+    )
 
 
 @dataclass(frozen=True)
@@ -127,9 +145,10 @@ def fit_models(
     models: dict[str, dict[str, PolyModel]] = {}
     for pe in sorted(groups):
         for target in tgts:
-            x, y = _matrix(groups[pe], feats, target)
+            used = _present_features(groups[pe], feats, target)
+            x, y = _matrix(groups[pe], used, target)
             if len(y):
-                models.setdefault(pe, {})[target] = fit_one(x, y, feats, pe, target, opts)
+                models.setdefault(pe, {})[target] = fit_one(x, y, used, pe, target, opts)
     digest = (
         dataset_sha256
         or hashlib.sha256(
@@ -202,6 +221,8 @@ def fit_one(
     Features that are constant over the rows are left out (they only shift the intercept).
     """
     opts = options or FitOptions()
+    if target in opts.linear_targets:
+        opts = replace(opts, degrees=(1,))
     x = np.asarray(x, dtype=np.float64).reshape(len(y), len(features))
     y = np.asarray(y, dtype=np.float64)
     order = np.lexsort(np.column_stack([x, y]).T[::-1])  # canonical row order
@@ -393,6 +414,17 @@ def _folds(n: int, k: int) -> list[tuple[npt.NDArray[np.intp], npt.NDArray[np.in
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _present_features(
+    rows: Sequence[Mapping[str, Any]], features: Sequence[str], target: str
+) -> tuple[str, ...]:
+    """The features that have a value in at least one row of `target`: a dataset may hold
+    several kinds of rows (PE rows without an array shape, shell rows with one), each
+    measuring its own targets. A feature missing from only some of those rows stays, and
+    `_matrix` reports those rows."""
+    measured = [row for row in rows if _number(row.get(target)) is not None]
+    return tuple(f for f in features if any(_number(row.get(f)) is not None for row in measured))
 
 
 def _matrix(

@@ -89,6 +89,10 @@ class ModelSet:
     models: Mapping[str, Mapping[str, PolyModel]]
     options: Mapping[str, Any] = field(default_factory=dict)
 
+    def has(self, pe: str, target: str) -> bool:
+        """Whether there is a model of `target` for PE type `pe`."""
+        return target in self.models.get(pe, {})
+
     def get(self, pe: str, target: str) -> PolyModel:
         """The model of `target` for PE type `pe` (its label, e.g. ``int8``)."""
         try:

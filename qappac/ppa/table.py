@@ -14,7 +14,9 @@ table from the characterization instead (docs/ppa.md, "Characterized energy tabl
   write_factor)`` and a write ``write_factor`` times that.
 * **Global buffer**: `qappac.ppa.sram.glb_power_law` (Horowitz ISSCC 2014, 45 nm).
 * **DRAM**: `qappac.ppa.sram.DRAM_PJ_PER_BIT`.
-* **NoC**: kept from the base table (not characterized yet).
+* **NoC**: per-transfer energies kept from the base table: they weigh mappings in the
+  engine's search. Design PPA replaces the NoC level by the measured shell energy
+  (`qappac.ppa.design`).
 * **Static**: the PE leakage model of the accelerator's PE type at its scratchpad sizes,
   ``leakage_mw / clock_mhz * 1e3`` pJ per PE per cycle; without an accelerator the base
   table's value is kept.
@@ -51,6 +53,7 @@ REFERENCE_GEOMETRY: Mapping[str, int] = {
     "spad_psum": 24,
     "rows": 12,
     "cols": 14,
+    "pes": 168,
 }
 """Scratchpad depths and array shape (Eyeriss) used for features a query does not fix."""
 
@@ -130,6 +133,7 @@ def accelerator_features(accel: Accelerator) -> dict[str, float]:
             "spad_psum": accel.spad_psum,
             "rows": accel.rows,
             "cols": accel.cols,
+            "pes": accel.rows * accel.cols,
         },
     )
 
