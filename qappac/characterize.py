@@ -180,19 +180,19 @@ DEFAULT_LEVELS = ((12, 16, 24), (64, 128, 224), (16, 24, 32))
 """Low, centre and high depth of the ifmap, filter and psum scratchpads."""
 
 
-DEFAULT_SHAPES = ((2, 2), (2, 4), (4, 2), (4, 4))
-"""Array shapes of the shell grid: the 2 x 2 factorial in rows and columns, which
-determines a model linear in rows, columns and PEs (the shell's buses grow with rows and
-columns, its PE ID matching with rows x columns). Small, so that every shell's probe layer
-simulates in about a minute; the arrays of a design space are extrapolations
+DEFAULT_SHAPES = ((2, 2), (2, 4), (4, 4))
+"""Array shapes of the shell grid, 4, 8 and 16 PEs: the cross-validation chooses a model
+linear in rows, columns or PEs (the shell's buses grow with rows and columns, its PE ID
+matching with rows x columns). Small, so that each shell's probe layer simulates in a
+minute or two on the RTL; the arrays of a design space are extrapolations
 (docs/validation.md)."""
 
 
 def default_shell_configs() -> list[ShellConfig]:
-    """Every PE type of `DEFAULT_PES` at every shape of `DEFAULT_SHAPES` (28 shells).
+    """Every PE type of `DEFAULT_PES` at every shape of `DEFAULT_SHAPES` (21 shells).
 
     >>> shells = default_shell_configs(); len(shells), shells[0].rows, shells[0].cols
-    (28, 2, 2)
+    (21, 2, 2)
     """
     return [ShellConfig(pe, r, c) for pe in DEFAULT_PES for r, c in DEFAULT_SHAPES]
 
@@ -373,6 +373,52 @@ def run_job(job_fn: JobFn, cache: Path, job: Job) -> dict[str, Any]:
         result.update(status="ok", metrics=metrics)
     _write_atomic(cache / f"{job.key}.json", json.dumps(result, indent=1, sort_keys=True) + "\n")
     return result
+
+
+def seed_cache(dataset: str | Path, cache_dir: str | Path) -> int:
+    """Store the finished jobs of a dataset CSV (`write_dataset`'s format) in `cache_dir` as
+    results, so that `characterize` skips them: a dataset committed from an interrupted
+    sweep resumes on another machine. Only rows with status ``ok`` and a key are taken, and
+    a key matches a job only if its RTL, liberty, tool versions and flow options are the
+    same (`job_key`). Existing cache files are kept. Returns how many were written."""
+    cache = Path(cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with Path(dataset).open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            key = row.get("key", "")
+            path = cache / f"{key}.json"
+            if row.get("status") != "ok" or not re.fullmatch(r"[0-9a-f]{64}", key):
+                continue
+            if path.exists():
+                continue
+            config = {
+                c: _parsed(row[c]) for c in CONFIG_COLUMNS if c != "clock_mhz" and row.get(c)
+            }
+            skip = {*CONFIG_COLUMNS, *PROVENANCE_COLUMNS}
+            metrics = {k: float(v) for k, v in row.items() if k not in skip and v}
+            result = {
+                "key": key,
+                "config": config,
+                "clock_mhz": float(row["clock_mhz"]),
+                "liberty_sha256": row.get("liberty_sha256", ""),
+                "tools": {
+                    "sta": row.get("sta_version", ""),
+                    "yosys": row.get("yosys_version", ""),
+                },
+                "status": "ok",
+                "metrics": metrics,
+            }
+            _write_atomic(path, json.dumps(result, indent=1, sort_keys=True) + "\n")
+            written += 1
+    return written
+
+
+def _parsed(cell: str) -> int | str:
+    try:
+        return int(cell)
+    except ValueError:
+        return cell
 
 
 def read_result(path: Path) -> dict[str, Any]:

@@ -92,6 +92,12 @@ def make_parser() -> argparse.ArgumentParser:
     char.add_argument(
         "--retry-failed", action="store_true", help="run again the jobs that failed before"
     )
+    char.add_argument(
+        "--resume-from",
+        metavar="CSV",
+        help="first import the finished jobs of a dataset CSV (e.g. a committed partial run) "
+        "into the cache; only jobs with the same key (RTL, liberty, tools, flow) are skipped",
+    )
 
     sim = verbs.add_parser("sim", help="simulate generated RTL against the numpy reference")
     sim.add_argument("file", metavar="FILE")
@@ -349,6 +355,7 @@ def _characterize(args: argparse.Namespace, err: TextIO) -> int:
         characterize,
         default_configs,
         default_shell_configs,
+        seed_cache,
         write_dataset,
     )
     from qappac.executor import make_executor
@@ -364,6 +371,9 @@ def _characterize(args: argparse.Namespace, err: TextIO) -> int:
             ]
         )
     cache = Path(args.cache) if args.cache else Path.home() / ".cache/qappac/characterize"
+    if args.resume_from:
+        seeded = seed_cache(args.resume_from, cache)
+        err.write(f"imported {seeded} finished jobs from {args.resume_from}\n")
     configs = [*default_configs(), *default_shell_configs()]
     shells = len(configs) - len(default_configs())
     err.write(

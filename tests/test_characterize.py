@@ -98,6 +98,29 @@ def test_resume_never_repeats_finished_jobs(tmp_path: Path, calls: Path) -> None
     assert len(list(calls.iterdir())) == 12
 
 
+def test_a_dataset_resumes_a_sweep_on_a_fresh_cache(
+    tmp_path: Path, calls: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A sweep is interrupted; its dataset CSV (the part that finished, one job failed) is
+    # all another machine gets. Imported into a fresh cache, it spares exactly the finished
+    # jobs, and the final dataset is byte-identical to an uninterrupted sweep's.
+    grid = ch.Grid((INT8,), spad_filter=(16, 64, 224), spad_psum=(13, 24))
+    jobs = _jobs(grid)
+    first = ch.characterize(jobs[:4], tmp_path / "a", None, fake_area)
+    assert [r["status"] for r in first].count("failed") == 2  # psum 13 fails in fake_area
+    ch.write_dataset(first, tmp_path / "partial.csv")
+    assert ch.seed_cache(tmp_path / "partial.csv", tmp_path / "b") == 2
+    assert ch.seed_cache(tmp_path / "partial.csv", tmp_path / "b") == 0  # kept, not redone
+    second = tmp_path / "calls2"
+    second.mkdir()
+    monkeypatch.setenv("QAPPAC_TEST_CALLS", str(second))
+    resumed = ch.characterize(jobs, tmp_path / "b", None, fake_area)
+    ran = {p.name.split(".")[0] for p in second.iterdir()}
+    assert ran == {j.key for j in jobs} - {r["key"] for r in first if r["status"] == "ok"}
+    fresh = ch.characterize(jobs, tmp_path / "c", None, fake_area)
+    assert ch.dataset_text(resumed) == ch.dataset_text(fresh)
+
+
 def test_failures_are_recorded_not_fatal(tmp_path: Path, calls: Path) -> None:
     grid = ch.Grid((INT8,), spad_filter=(16, 64), spad_psum=(13, 24))
     jobs = _jobs(grid)
@@ -266,3 +289,40 @@ def _flop_and_input_names(netlist: str) -> list[str]:
 
     flops = [i.pins["Q"] for i in instances(netlist) if i.cell.startswith("DFF")]
     return [bit_name(n) for n in flops] + [bit_name(b) for b in input_bits(netlist)]
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+def test_shell_job_and_the_parts_adding_up_to_the_whole(tmp_path: Path) -> None:
+    """A shell job (`ShellConfig`) on the 2 x 2 accelerator of the array-PE test above (so
+    the probe simulation is shared): the shell's area plus 4 array PEs (the PE job's area)
+    must give the whole accelerator's area synthesized flat (GLB a black box) within 3 %:
+    flattening only lets Yosys optimize across the PE boundary."""
+    from qappac.rtl_accel import emit_accelerator, port_of, top_name
+    from qappac.tools import sta
+    from qappac.tools.verilator import find_verilator
+
+    lib = sta.liberty_path()
+    if lib is None or not lib.is_file():
+        pytest.skip(f"set {sta.LIBERTY_ENV} to the NanGate45 liberty to run the real flow")
+    if sta.find_sta() is None or ch._yosys_command() is None or find_verilator() is None:
+        pytest.skip("needs Yosys, OpenSTA and Verilator")
+    light = PEType(family="light", act_bits=8, weight_bits=4, terms=1)
+    opts = ch.FlowOptions(activity="simulated")
+    shell = ch.ShellConfig(light, 2, 2, 12, 64, 16)
+    jobs = ch.make_jobs([shell, ch.Config(light, 12, 64, 16)], opts, lib)
+    assert jobs[0].top == "qappac_accel_lightpe1"
+    shell_result, pe_result = ch.characterize(jobs, tmp_path / "cache", None)
+    assert shell_result["status"] == "ok", shell_result.get("error")
+    assert shell_result["config"]["pes"] == 4
+    m = shell_result["metrics"]
+    assert set(m) == set(ch.SHELL_TARGETS)
+    assert m["shell_power_mw"] == pytest.approx(m["shell_dynamic_mw"] + m["shell_leakage_mw"])
+    assert m["shell_energy_cycle_pj"] == pytest.approx(m["shell_dynamic_mw"] / 200.0 * 1e3)
+    assert m["shell_dynamic_mw"] > 0 and m["shell_leakage_mw"] > 0
+
+    accel = shell.accelerator(200.0)
+    files = emit_accelerator(accel, port_of(accel), glb_blackbox=True)
+    _, whole = ch.synthesize_netlist(files, top_name(accel), lib, share=False)
+    composed = m["shell_area_um2"] + 4 * pe_result["metrics"]["area_um2"]
+    assert composed == pytest.approx(whole, rel=0.03)
