@@ -13,7 +13,10 @@ scratchpads 16 / 128 / 24 words, 8 KiB buffer). Several minutes per design on tw
 most of it building the gate-level simulations.
 
     python benchmarks/composition_check.py [--shapes 2x2 4x4] [--pes lightpe1 int8]
-        [--models qappac/ppa/data/models.json] [--jobs 2] [--csv composition.csv]
+        [--models qappac/ppa/data/models.json] [--fast] [--jobs 2] [--csv composition.csv]
+
+``--fast`` skips the gate-level simulations and the parts' syntheses: the whole accelerator's
+power with its RTL activity against the composed models, a few minutes per design.
 """
 
 from __future__ import annotations
@@ -26,8 +29,20 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from qappac.characterize import DEFAULT_PES, ShellConfig, probe_layer, probe_mapping
-from qappac.ppa.composition import Composition, check_composition, modeled_core
+from qappac.characterize import (
+    DEFAULT_PES,
+    ShellConfig,
+    probe_layer,
+    probe_layer_toggles,
+    probe_mapping,
+)
+from qappac.ppa.composition import (
+    Composition,
+    ModelCheck,
+    check_composition,
+    check_models,
+    modeled_core,
+)
 from qappac.ppa.models import load
 
 PE_TYPES = {pe.label: pe for pe in DEFAULT_PES}
@@ -41,18 +56,52 @@ def run(pe: str, rows: int, cols: int) -> tuple[Composition, float]:
     return result, time.perf_counter() - start
 
 
+def run_fast(pe: str, rows: int, cols: int, models_path: Path) -> tuple[ModelCheck, float]:
+    start = time.perf_counter()
+    accel = ShellConfig(PE_TYPES[pe], rows, cols).accelerator(200.0)
+    liberty = Path(os.environ["QAPPAC_LIBERTY"])
+    toggles = probe_layer_toggles(accel)
+    return check_models(accel, load(models_path), toggles, liberty), time.perf_counter() - start
+
+
+def fast(args: argparse.Namespace, cases: list[tuple[str, int, int]]) -> None:
+    """``--fast``: the models against the whole synthesized accelerator, both with RTL
+    activity (the probe layer's own simulation, the one the shells were characterized with)."""
+    print("| PE | array | whole um2 | models um2 | area err | whole mW | models mW | power err |")
+    print("|---|---|--:|--:|--:|--:|--:|--:|")
+    with ProcessPoolExecutor(args.jobs) as pool:
+        futures = [pool.submit(run_fast, *case, args.models) for case in cases]
+        for future in futures:
+            res, seconds = future.result()
+            print(
+                f"| {res.pe} | {res.rows}x{res.cols} | {res.whole.area_um2:,.0f} | "
+                f"{res.model_area_um2:,.0f} | {100 * res.area_error:+.2f} % | "
+                f"{res.whole.power_mw:.3f} | {res.model_power_mw:.3f} | "
+                f"{100 * res.power_error:+.2f} % |",
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shapes", nargs="+", default=["2x2", "4x4"])
     parser.add_argument("--pes", nargs="+", default=list(PE_TYPES), choices=list(PE_TYPES))
     parser.add_argument("--models", type=Path, help="also compose these fitted models")
+    parser.add_argument(
+        "--fast", action="store_true", help="models against the whole at RTL activity only"
+    )
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--csv", type=Path)
     args = parser.parse_args()
     if "QAPPAC_LIBERTY" not in os.environ:
         sys.exit("set QAPPAC_LIBERTY to the NanGate45 liberty")
-    models = load(args.models) if args.models else None
     cases = [(pe, *map(int, s.split("x"))) for s in args.shapes for pe in args.pes]
+    if args.fast:
+        if args.models is None:
+            sys.exit("--fast needs --models")
+        fast(args, cases)
+        return
+    models = load(args.models) if args.models else None
     print(
         "| PE | array | whole um2 | composed um2 | area err | PE share | whole mW | "
         "composed mW | power err | RTL-activity estimate mW | its err | models um2 | its err "

@@ -131,6 +131,41 @@ def modeled_core(models: ModelSet, accel: Accelerator) -> tuple[float, float]:
     return area, power
 
 
+@dataclass(frozen=True)
+class ModelCheck:
+    """The fitted models composed (`modeled_core`) against the whole accelerator synthesized
+    flat, its power with the RTL simulation's activity (no gate-level simulation: minutes
+    instead of tens of minutes; docs/validation.md compares the two estimates)."""
+
+    pe: str
+    rows: int
+    cols: int
+    whole: Part
+    model_area_um2: float
+    model_power_mw: float
+
+    @property
+    def area_error(self) -> float:
+        return self.model_area_um2 / self.whole.area_um2 - 1.0
+
+    @property
+    def power_error(self) -> float:
+        return self.model_power_mw / self.whole.power_mw - 1.0
+
+
+def check_models(
+    accel: Accelerator, models: ModelSet, toggles: Toggles, liberty: Path
+) -> ModelCheck:
+    """Synthesize the whole accelerator (GLB a black box), measure its power with `toggles`
+    (its RTL's activity, names from its top) and compare with the composed models."""
+    files = emit_accelerator(accel, port_of(accel), glb_blackbox=True)
+    top = top_name(accel)
+    netlist, area = synthesize_netlist(files, top, liberty, share=False)
+    whole = measure("whole", netlist, area, top, toggles, liberty, 1e3 / accel.clock_mhz)
+    model_area, model_power = modeled_core(models, accel)
+    return ModelCheck(accel.pe.label, accel.rows, accel.cols, whole, model_area, model_power)
+
+
 def pe_module(accel: Accelerator) -> str:
     """The array PE's module name."""
     return f"qappac_ape_{legalize(accel.pe.label)}"
