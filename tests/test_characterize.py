@@ -293,6 +293,7 @@ def _flop_and_input_names(netlist: str) -> list[str]:
 
 @pytest.mark.tools
 @pytest.mark.slow
+@pytest.mark.full  # a few minutes: a CI step of its own (.ci/run)
 def test_shell_job_and_the_parts_adding_up_to_the_whole(tmp_path: Path) -> None:
     """A shell job (`ShellConfig`) on the 2 x 2 accelerator of the array-PE test above (so
     the probe simulation is shared): the shell's area plus 4 array PEs (the PE job's area)
