@@ -39,6 +39,7 @@ from typing import Any
 from qappac.executor import Executor, LocalExecutor
 from qappac.ir import Accelerator, PEType
 from qappac.numerics import format_of
+from qappac.ppa.fit import SHELL_TARGETS
 
 FLOW_VERSION = "2"
 """Bumped whenever the synthesis/STA flow changes in a way that changes results."""
@@ -59,15 +60,6 @@ CONFIG_COLUMNS = (
     "pes",
     "clock_mhz",
 )
-SHELL_TARGETS = (
-    "shell_area_um2",
-    "shell_power_mw",
-    "shell_dynamic_mw",
-    "shell_leakage_mw",
-    "shell_fmax_mhz",
-    "shell_energy_cycle_pj",
-)
-"""What a shell job measures (`ShellConfig`); a PE job leaves them empty, and the reverse."""
 TARGET_COLUMNS = (
     "area_um2",
     "power_mw",

@@ -49,18 +49,23 @@ DEFAULT_FEATURES = (
 )
 """Feature columns used when present in the dataset and no explicit list is given."""
 
-DEFAULT_TARGETS = (
-    "area_um2",
-    "power_mw",
-    "dynamic_mw",
-    "leakage_mw",
-    "fmax_mhz",
+SHELL_TARGETS = (
     "shell_area_um2",
     "shell_power_mw",
     "shell_dynamic_mw",
     "shell_leakage_mw",
     "shell_fmax_mhz",
     "shell_energy_cycle_pj",
+)
+"""What a shell job of `qappac.characterize` measures (shell rows of a dataset)."""
+
+DEFAULT_TARGETS = (
+    "area_um2",
+    "power_mw",
+    "dynamic_mw",
+    "leakage_mw",
+    "fmax_mhz",
+    *SHELL_TARGETS,
 )
 """Target columns fitted when present; every ``energy_*_pj`` column is a target as well."""
 
@@ -89,14 +94,7 @@ class FitOptions:
     tolerance: float = 0.02
     exact_floor: float = 1e-10
     max_exhaustive: int = 4
-    linear_targets: tuple[str, ...] = (
-        "shell_area_um2",
-        "shell_power_mw",
-        "shell_dynamic_mw",
-        "shell_leakage_mw",
-        "shell_fmax_mhz",
-        "shell_energy_cycle_pj",
-    )
+    linear_targets: tuple[str, ...] = SHELL_TARGETS
 
 
 @dataclass(frozen=True)
