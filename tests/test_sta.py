@@ -120,6 +120,51 @@ def test_input_port_activity_reaches_the_logic(adder: tuple[str, Path]) -> None:
     assert p_pins.internal_mw > p_quiet.internal_mw
 
 
+def test_the_per_cell_power_fallback_sums_to_report_power(
+    adder: tuple[str, Path], tmp_path: Path
+) -> None:
+    """When ``report_power`` fails (OpenSTA 2.0.17 on a NaN cell), the script sums the
+    cells itself: forced here by replacing report_power with a failing proc, the sums
+    must equal report_power's own totals on the same netlist and activities."""
+    netlist, lib = adder
+    act = sta.Activity(input_activity=0.3, ports={"a[*]": 0.1})
+    normal = sta.analyze(netlist, "T", "clk", 2.0, act, false_path_from=("rst",), liberty=lib)
+    (tmp_path / "netlist.v").write_text(sta.sanitize_netlist(netlist))
+    script = sta.build_script(lib, "netlist.v", "T", "clk", 2.0, act, ("rst",))
+    failing = 'proc report_power {args} { error "forced failure" }\n'
+    assert script.count(sta._REPORT_POWER) == 1
+    (tmp_path / "run.tcl").write_text(
+        script.replace(sta._REPORT_POWER, failing + sta._REPORT_POWER)
+    )
+    done = subprocess.run(
+        [sta.find_sta() or "sta", "-no_splash", "-exit", "run.tcl"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "QAPPAC_POWER_FALLBACK forced failure" in done.stdout
+    summed = sta.parse_report(done.stdout, 2.0, sta.time_unit_ns(lib))
+    assert summed.nan_cells == ()
+    for name in ("internal_mw", "switching_mw", "leakage_mw", "total_mw"):
+        assert getattr(summed, name) == pytest.approx(getattr(normal, name), rel=1e-5), name
+    assert summed.worst_slack_ns == normal.worst_slack_ns
+
+
+def test_parse_report_names_the_cells_left_out() -> None:
+    text = (
+        "worst slack 1.0\n"
+        "QAPPAC_POWER_FALLBACK can't use non-numeric floating-point value\n"
+        "Total 1.0e-03 2.0e-03 3.0e-06 3.003e-03\n"
+        "QAPPAC_NAN_CELLS 2 _7_ _9_\nQAPPAC_DONE\n"
+    )
+    report = sta.parse_report(text, 2.0)
+    assert report.nan_cells == ("_7_", "_9_")
+    assert report.total_mw == pytest.approx(3.003)
+    with pytest.raises(ValueError, match="not a number"):
+        sta.parse_report(text.replace("3.003e-03", "nan"), 2.0)
+
+
 def test_signed_ports_are_accepted(tmp_path: Path) -> None:
     lib = _liberty()
     netlist = _synthesize(SIGNED_COUNTER, "C", lib, tmp_path)

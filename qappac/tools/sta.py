@@ -19,6 +19,13 @@ ignored. Its ``set_power_activity -pins`` command is broken in this version (it 
 undefined ``get_pins_error``), so pin activities go through ``sta::set_power_pin_activity``.
 It has no ``read_vcd``/``read_saif``.
 
+Its power report can fail on one cell: activity propagation in single-precision floats can
+leave a cell with a subnormal output density (1e-42 per second was seen on a counter's top
+bit) and a NaN internal power, and ``report_power`` then stops on the NaN. The script then
+sums ``sta::instance_power`` over the cells itself, skipping the cells whose power is not a
+number and naming them (`StaReport.nan_cells`); the skipped cells switch about never, so
+what they leave out is their leakage, a few nW.
+
 Failures raise `qappac.tools.ToolError`, naming the log file kept on failure.
 """
 
@@ -78,6 +85,8 @@ class StaReport:
     switching_mw: float
     leakage_mw: float
     total_mw: float
+    nan_cells: tuple[str, ...] = ()
+    """Cells left out of the power sums because OpenSTA gave them NaN power (see above)."""
 
     @property
     def dynamic_mw(self) -> float:
@@ -218,10 +227,33 @@ def build_script(
     lines += [
         "report_checks -path_delay max -digits 6",
         "report_worst_slack -digits 6",
-        "report_power -digits 6",
+        _REPORT_POWER,
         "puts QAPPAC_DONE",
     ]
     return "\n".join(lines) + "\n"
+
+
+# report_power, or when it fails (a NaN, see the module's docstring) the per-cell sums with
+# the non-numeric cells skipped: the same "Total" row, then one line naming those cells.
+_REPORT_POWER = """\
+if {[catch {report_power -digits 6} qappac_message]} {
+  puts "QAPPAC_POWER_FALLBACK $qappac_message"
+  set qappac_corner [sta::cmd_corner]
+  set qappac_sums {0.0 0.0 0.0 0.0}
+  set qappac_nan {}
+  foreach qappac_cell [get_cells *] {
+    set qappac_power [lrange [sta::instance_power $qappac_cell $qappac_corner] 0 3]
+    if {[catch {foreach v $qappac_power { expr {$v + 0.0} }}]} {
+      lappend qappac_nan [get_full_name $qappac_cell]
+      continue
+    }
+    set qappac_next {}
+    foreach s $qappac_sums v $qappac_power { lappend qappac_next [expr {$s + $v}] }
+    set qappac_sums $qappac_next
+  }
+  puts [format "Total %.6e %.6e %.6e %.6e" {*}$qappac_sums]
+  puts "QAPPAC_NAN_CELLS [llength $qappac_nan] [lsort $qappac_nan]"
+}"""
 
 
 def _activity(target: str, value: float, duty: float) -> str:
@@ -301,6 +333,7 @@ def analyze(
 _ERROR = re.compile(r"^Error:? .*$", re.MULTILINE)
 _SLACK = re.compile(r"^worst slack\s+(\S+)", re.MULTILINE)
 _TOTAL = re.compile(r"^Total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", re.MULTILINE)
+_NAN_CELLS = re.compile(r"^QAPPAC_NAN_CELLS (\d+)(.*)$", re.MULTILINE)
 
 
 def parse_report(output: str, period_ns: float, unit_ns: float = 1.0) -> StaReport:
@@ -315,13 +348,18 @@ def parse_report(output: str, period_ns: float, unit_ns: float = 1.0) -> StaRepo
     if "QAPPAC_DONE" not in output:
         raise ValueError("the script did not finish")
     slack_match = _SLACK.search(output)
-    total = _TOTAL.search(output)
+    totals = _TOTAL.findall(output)
+    total = totals[-1] if totals else None
     if slack_match is None or total is None:
         raise ValueError("no worst slack or power report in the output")
     slack = float(slack_match.group(1)) * unit_ns
     if not math.isfinite(slack):
         raise ValueError("no constrained timing path (is the clock port right?)")
-    internal, switching, leakage, power = (float(v) * 1e3 for v in total.groups())
+    internal, switching, leakage, power = (float(v) * 1e3 for v in total)
+    if not all(map(math.isfinite, (internal, switching, leakage, power))):
+        raise ValueError("the power report is not a number")
+    nan = _NAN_CELLS.search(output)
+    nan_cells = tuple(nan.group(2).split()) if nan else ()
     critical = period_ns - slack
     return StaReport(
         period_ns=period_ns,
@@ -332,6 +370,7 @@ def parse_report(output: str, period_ns: float, unit_ns: float = 1.0) -> StaRepo
         switching_mw=switching,
         leakage_mw=leakage,
         total_mw=power,
+        nan_cells=nan_cells,
     )
 
 
