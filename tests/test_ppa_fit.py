@@ -270,7 +270,7 @@ def test_pe_and_shell_rows_in_one_dataset() -> None:
     pes = [
         {**row, "rows": "", "cols": "", "pes": "", "shell_area_um2": ""} for row in _grid_rows()
     ]
-    models = fit_models(pes + shells)
+    models = fit_models(pes + shells, options=FitOptions(linear_features=()))
     area = models.get("int8", "area_um2")
     assert area.inputs == ("spad_filter", "spad_psum")
     shell = models.get("int8", "shell_area_um2")
@@ -282,4 +282,9 @@ def test_pe_and_shell_rows_in_one_dataset() -> None:
     broken = [dict(r) for r in shells]
     broken[0]["cols"] = ""
     with pytest.raises(ValueError, match="cols"):
-        fit_models(pes + broken)
+        fit_models(pes + broken, options=FitOptions(linear_features=()))
+    # By default a shell target may use only the number of PEs: on the default grid's three
+    # shapes a free choice among rows, cols and PEs would follow the noise.
+    default = fit_models(pes + shells).get("int8", "shell_area_um2")
+    assert default.inputs == ("pes",)
+    assert default.degree == 1

@@ -85,7 +85,11 @@ class FitOptions:
     greedy forward selection. ``linear_targets`` are fitted with degree 1 only: the shell
     models are characterized on arrays up to 4 x 4 and used up to 32 x 32, where only a
     model linear in rows, columns and PEs (buses per row and column, logic per PE)
-    extrapolates sanely.
+    extrapolates sanely. ``linear_features`` (when not empty) are the only features those
+    targets may use: the default grid measures three shapes per PE type (2 x 2, 2 x 4,
+    4 x 4), enough to tell a cost per PE from a fixed cost and no more; with one feature
+    free to choose among rows, cols and PEs, three points would pick whichever fits their
+    noise. A dataset with more shapes can set it to ``()`` and let CV choose.
     """
 
     degrees: tuple[int, ...] = (1, 2, 3)
@@ -95,6 +99,7 @@ class FitOptions:
     exact_floor: float = 1e-10
     max_exhaustive: int = 4
     linear_targets: tuple[str, ...] = SHELL_TARGETS
+    linear_features: tuple[str, ...] = ("pes",)
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,8 @@ def fit_models(
     for pe in sorted(groups):
         for target in tgts:
             used = _present_features(groups[pe], feats, target)
+            if target in opts.linear_targets and opts.linear_features:
+                used = tuple(f for f in used if f in opts.linear_features)
             x, y = _matrix(groups[pe], used, target)
             if len(y):
                 models.setdefault(pe, {})[target] = fit_one(x, y, used, pe, target, opts)
