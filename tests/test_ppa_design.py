@@ -73,9 +73,11 @@ def pe_models(
 
 
 def shell_models(label: str) -> dict[str, PolyModel]:
-    """Hand-made shell models: area 5000 + 300 um^2 per PE, 10 pJ and 0.2 mW leakage."""
+    """Hand-made shell models: area 5000 + 300 um^2 per PE, 10 pJ and 0.2 mW leakage,
+    fmax 150 - 2 MHz per PE."""
     return {
         "shell_area_um2": linear(label, "shell_area_um2", "pes", 300.0, 5000.0),
+        "shell_fmax_mhz": linear(label, "shell_fmax_mhz", "pes", -2.0, 150.0),
         "shell_energy_cycle_pj": const(label, "shell_energy_cycle_pj", 10.0),
         "shell_leakage_mw": const(label, "shell_leakage_mw", 0.2),
     }
@@ -256,6 +258,15 @@ def test_shell_models_hand_worked() -> None:
     for level in ("mac", "spad", "glb", "dram"):
         assert getattr(ppa.energy, level) == getattr(plain.energy, level), level
     assert plain.noc_area_um2 == 0.0 and plain.shell_dynamic_mw == 0.0
+    # Controller fmax: 150 - 2 x 12 = 126 MHz, below the 200 MHz clock: flagged, but the
+    # timing stays the PE's (a pipelined controller is assumed).
+    assert ppa.controller_fmax_mhz == pytest.approx(126.0)
+    assert plain.controller_fmax_mhz is None and plain.warnings == ()
+    assert ppa.clock_exceeds_controller_fmax and not ppa.clock_exceeds_fmax
+    (warning,) = ppa.warnings
+    assert "controller" in warning and "126" in warning
+    assert ppa.effective_clock_mhz == plain.effective_clock_mhz == 200.0
+    assert ppa.latency_s == plain.latency_s
 
 
 def test_engine_and_ppa_cost_the_schedules_alike() -> None:

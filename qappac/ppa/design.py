@@ -7,7 +7,12 @@
   `qappac.characterize.ShellConfig`). Model sets without shell models give 0.
 * **Clock**: fmax is the PE model's; the design runs at ``effective clock = min(clock,
   fmax)`` and is flagged when its clock exceeds fmax. Everything timed (DRAM stalls, latency,
-  leakage energy, power) uses the effective clock.
+  leakage energy, power) uses the effective clock. With a shell model of fmax, the
+  controller's modeled fmax is reported too (``controller_fmax_mhz``) and a clock above it
+  is flagged, but it does not lower the effective clock: the generated controller computes
+  its addresses with unpipelined chains of multiplies (15-65 MHz in characterization, and
+  as noisy as the synthesis of those chains), which a controller that keeps up with its
+  PEs would pipeline; timing assumes that controller (docs/ppa.md).
 * **Energy**: each layer's access counts x the per-access energies of the characterized
   table (`qappac.ppa.table.energy_table_from_models` for this accelerator at its effective
   clock), MACs x the characterized MAC energy, leakage = PE leakage x PEs x time.
@@ -110,6 +115,7 @@ class DesignPPA:
     noc_area_um2: float
     clock_mhz: float
     fmax_mhz: float
+    controller_fmax_mhz: float | None
     effective_clock_mhz: float
     pe_dynamic_mw: float
     shell_dynamic_mw: float
@@ -134,14 +140,25 @@ class DesignPPA:
         return self.clock_mhz > self.fmax_mhz
 
     @property
+    def clock_exceeds_controller_fmax(self) -> bool:
+        return self.controller_fmax_mhz is not None and self.clock_mhz > self.controller_fmax_mhz
+
+    @property
     def warnings(self) -> tuple[str, ...]:
-        if not self.clock_exceeds_fmax:
-            return ()
-        return (
-            f"clock {fmt_float(self.clock_mhz)} MHz exceeds the PE's modeled fmax "
-            f"{fmt_float(self.fmax_mhz)} MHz; timed results use "
-            f"{fmt_float(self.effective_clock_mhz)} MHz",
-        )
+        out = []
+        if self.clock_exceeds_fmax:
+            out.append(
+                f"clock {fmt_float(self.clock_mhz)} MHz exceeds the PE's modeled fmax "
+                f"{fmt_float(self.fmax_mhz)} MHz; timed results use "
+                f"{fmt_float(self.effective_clock_mhz)} MHz"
+            )
+        if self.controller_fmax_mhz is not None and self.clock_exceeds_controller_fmax:
+            out.append(
+                f"clock {fmt_float(self.clock_mhz)} MHz exceeds the controller's modeled fmax "
+                f"{fmt_float(self.controller_fmax_mhz)} MHz (its address arithmetic is not "
+                "pipelined); timed results assume a controller that keeps up with the PEs"
+            )
+        return tuple(out)
 
     @property
     def power_mw(self) -> float:
@@ -180,10 +197,11 @@ def effective_accelerator(accel: Accelerator, models: ModelSet) -> Accelerator:
     return accel if clock == accel.clock_mhz else accel.model_copy(update={"clock_mhz": clock})
 
 
-SHELL_AREA, SHELL_ENERGY, SHELL_LEAKAGE = (
+SHELL_AREA, SHELL_ENERGY, SHELL_LEAKAGE, SHELL_FMAX = (
     "shell_area_um2",
     "shell_energy_cycle_pj",
     "shell_leakage_mw",
+    "shell_fmax_mhz",
 )
 """The shell models design PPA uses (`qappac.characterize.SHELL_TARGETS`)."""
 
@@ -330,6 +348,9 @@ def design_ppa(
         noc_area_um2=shell_prediction(models, accel, SHELL_AREA),
         clock_mhz=accel.clock_mhz,
         fmax_mhz=predict(models.get(label, "fmax_mhz"), features),
+        controller_fmax_mhz=(
+            shell_prediction(models, accel, SHELL_FMAX) if models.has(label, SHELL_FMAX) else None
+        ),
         effective_clock_mhz=clock,
         pe_dynamic_mw=pes * predict(models.get(label, "energy_cycle_pj"), features) * clock * 1e-3,
         shell_dynamic_mw=shell_prediction(models, eff, SHELL_ENERGY) * clock * 1e-3,

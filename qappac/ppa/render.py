@@ -31,6 +31,7 @@ DESIGN_COLUMNS: tuple[str, ...] = (
     "edp_j_s",
     "clock_mhz",
     "fmax_mhz",
+    "controller_fmax_mhz",
     "effective_clock_mhz",
     "clock_exceeds_fmax",
     "area_um2",
@@ -93,6 +94,7 @@ def ppa_csv(design: Design, ppa: DesignPPA) -> str:
             fmt_float(ppa.edp_j_s),
             fmt_float(ppa.clock_mhz),
             fmt_float(ppa.fmax_mhz),
+            "" if ppa.controller_fmax_mhz is None else fmt_float(ppa.controller_fmax_mhz),
             fmt_float(ppa.effective_clock_mhz),
             "1" if ppa.clock_exceeds_fmax else "0",
             fmt_float(ppa.area_um2),
@@ -161,7 +163,17 @@ def ppa_section_md(design: Design, ppa: DesignPPA) -> str:
             "---|---:",
             [
                 ("clock", f"{fmt_float(ppa.clock_mhz)} MHz"),
-                ("modeled fmax", f"{fmt_float(ppa.fmax_mhz)} MHz"),
+                ("modeled fmax (PE)", f"{fmt_float(ppa.fmax_mhz)} MHz"),
+                *(
+                    []
+                    if ppa.controller_fmax_mhz is None
+                    else [
+                        (
+                            "modeled fmax (controller)",
+                            f"{fmt_float(ppa.controller_fmax_mhz)} MHz",
+                        )
+                    ]
+                ),
                 ("effective clock", f"{fmt_float(ppa.effective_clock_mhz)} MHz"),
                 ("PE dynamic power", f"{fmt_float(ppa.pe_dynamic_mw)} mW"),
                 ("NoC and control dynamic power", f"{fmt_float(ppa.shell_dynamic_mw)} mW"),
