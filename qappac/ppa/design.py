@@ -401,7 +401,7 @@ def _shell_by_label(
     if have.any():
         index = np.flatnonzero(have)
         out[index] = np.maximum(
-            0.0, _predict_by_label(models, target, [accelerators[i] for i in index])
+            0.0, _predict_by_label(models, target, [accelerators[int(i)] for i in index])
         )
     return out, have
 
@@ -493,7 +493,7 @@ def explore_ppa(
     out["gops_per_mm2"] = out["gops"] / (out["area_um2"] * 1e-6)
     out["edp_j_s"] = total * 1e-12 * latency
     out["layer_cycles"] = raw["cycles"]
-    out["layer_energy_pj"] = sum(per_layer.values())
+    out["layer_energy_pj"] = np.sum(list(per_layer.values()), axis=0)
     for name, value in out.items():
         if name not in ("ok", "clock_exceeds_fmax") and value.ndim == 1:
             out[name] = np.where(ok, value.astype(np.float64), np.nan)
