@@ -9,12 +9,15 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from qappac.ir import Accelerator, PEType
 from qappac.ppa import models as pm
+from qappac.ppa import table
 from qappac.ppa.fit import FitOptions, fit_csv, fit_models, fit_one
 
 SPAD_IFMAP = (4, 8, 12, 16, 24)
@@ -286,5 +289,42 @@ def test_pe_and_shell_rows_in_one_dataset() -> None:
     # By default a shell target may use only the number of PEs: on the default grid's three
     # shapes a free choice among rows, cols and PEs would follow the noise.
     default = fit_models(pes + shells).get("int8", "shell_area_um2")
-    assert default.inputs == ("pes",)
+    assert set(default.inputs) <= {"pes", "pes_log2_pes"}
     assert default.degree == 1
+
+
+def test_a_shell_law_in_pes_log2_pes_extrapolates() -> None:
+    # Shell logic per PE that grows with the PE ID's width: area = 60000 + 1400 pes log2(pes)
+    # um^2 on the default grid's three shapes is recovered from the derived feature
+    # (`with_derived`; the CSV has no such column) and extrapolates to Eyeriss's 12 x 14.
+    def law(pes: int) -> float:
+        return 60000.0 + 1400.0 * pes * math.log2(pes)
+
+    shells = [
+        {
+            "pe": "int8",
+            "rows": str(r),
+            "cols": str(c),
+            "pes": str(r * c),
+            "shell_area_um2": law(r * c),
+        }
+        for r, c in ((2, 2), (2, 4), (4, 4))
+    ]
+    model = fit_models(shells).get("int8", "shell_area_um2")
+    assert model.inputs == ("pes_log2_pes",)
+    features = table.accelerator_features(
+        Accelerator(
+            name="eyeriss",
+            pe=PEType(family="int", act_bits=8, weight_bits=8),
+            rows=12,
+            cols=14,
+            spad_ifmap=12,
+            spad_filter=224,
+            spad_psum=24,
+            glb_bytes=110592,
+            dram_gb_per_s=1.0,
+            clock_mhz=200.0,
+        )
+    )
+    assert features["pes_log2_pes"] == pytest.approx(168 * math.log2(168))
+    assert pm.predict(model, features) == pytest.approx(law(168), rel=1e-9)

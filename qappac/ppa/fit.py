@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from qappac.ppa.models import CVScore, ModelSet, PolyModel, save
+from qappac.ppa.models import CVScore, ModelSet, PolyModel, save, with_derived
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -46,8 +46,10 @@ DEFAULT_FEATURES = (
     "rows",
     "cols",
     "pes",
+    "pes_log2_pes",
 )
-"""Feature columns used when present in the dataset and no explicit list is given."""
+"""Feature columns used when present in the dataset and no explicit list is given
+(``pes_log2_pes`` is derived from ``pes``, `qappac.ppa.models.with_derived`)."""
 
 SHELL_TARGETS = (
     "shell_area_um2",
@@ -99,7 +101,7 @@ class FitOptions:
     exact_floor: float = 1e-10
     max_exhaustive: int = 4
     linear_targets: tuple[str, ...] = SHELL_TARGETS
-    linear_features: tuple[str, ...] = ("pes",)
+    linear_features: tuple[str, ...] = ("pes", "pes_log2_pes")
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,13 @@ def fit_models(
     opts = options or FitOptions()
     if not rows:
         raise ValueError("the dataset has no rows")
+    digest = (
+        dataset_sha256
+        or hashlib.sha256(
+            json.dumps([dict(r) for r in rows], sort_keys=True, default=str).encode()
+        ).hexdigest()
+    )
+    rows = [with_derived(row) for row in rows]
     header = list(rows[0])
     feats = tuple(features) if features is not None else default_features(header)
     tgts = tuple(targets) if targets is not None else default_targets(header)
@@ -154,12 +163,6 @@ def fit_models(
             x, y = _matrix(groups[pe], used, target)
             if len(y):
                 models.setdefault(pe, {})[target] = fit_one(x, y, used, pe, target, opts)
-    digest = (
-        dataset_sha256
-        or hashlib.sha256(
-            json.dumps([dict(r) for r in rows], sort_keys=True, default=str).encode()
-        ).hexdigest()
-    )
     return ModelSet(
         dataset_sha256=digest,
         rows=len(rows),

@@ -102,6 +102,33 @@ class ModelSet:
             raise KeyError(f"no model for {pe}/{target} (have: {known})") from None
 
 
+DERIVED_FEATURES: tuple[str, ...] = ("pes_log2_pes",)
+"""Features computed from others wherever features are read (`with_derived`): both the
+fit's dataset rows and the feature dicts of predictions get them, so a dataset never needs
+the column. ``pes_log2_pes = pes x log2(pes)``: the shell's logic per PE grows with the
+width of a PE's ID and of the selects among PEs (log2 of the PE count); the characterized
+shells' area is linear in it (docs/validation.md)."""
+
+
+def with_derived(features: Mapping[str, Any]) -> dict[str, Any]:
+    """`features` plus `DERIVED_FEATURES` computable from them (strings, as read from a
+    CSV, are accepted); a derived feature is ``""`` where its inputs are missing or empty.
+
+    >>> with_derived({"pes": "8"})["pes_log2_pes"]
+    24.0
+    >>> with_derived({"pes": ""})["pes_log2_pes"]
+    ''
+    >>> "pes_log2_pes" in with_derived({"area_um2": 1.0})
+    False
+    """
+    out = dict(features)
+    if "pes" in features:
+        cell = features["pes"]
+        pes = float(cell) if cell not in (None, "") else None
+        out["pes_log2_pes"] = pes * float(np.log2(pes)) if pes else ""
+    return out
+
+
 def term_name(inputs: Sequence[str], powers: Sequence[int]) -> str:
     """The monomial ``prod inputs^powers`` spelled like scikit-learn's feature names.
 

@@ -34,7 +34,7 @@ import numpy as np
 from qappac.dataflow.energy import EnergyTable, default_energy_table
 from qappac.ir import Accelerator, PEType
 from qappac.numerics import format_of
-from qappac.ppa.models import ModelSet, predict
+from qappac.ppa.models import ModelSet, predict, with_derived
 from qappac.ppa.sram import DRAM_PJ_PER_BIT, glb_power_law
 
 SPAD_TENSORS: tuple[str, ...] = ("ifmap", "filter", "psum")
@@ -120,7 +120,7 @@ def pe_features(pe: PEType, geometry: Mapping[str, float] | None = None) -> dict
         product_bits=float(fmt.product_bits),
         acc_bits=float(fmt.acc_bits),
     )
-    return features
+    return with_derived(features)
 
 
 def accelerator_features(accel: Accelerator) -> dict[str, float]:
