@@ -19,6 +19,7 @@ from qappac.ir import Accelerator, PEType
 from qappac.ppa import models as pm
 from qappac.ppa import table
 from qappac.ppa.fit import FitOptions, fit_csv, fit_models, fit_one
+from qappac.ppa.plot import actual_and_predicted
 
 SPAD_IFMAP = (4, 8, 12, 16, 24)
 SPAD_FILTER = (16, 64, 128, 224)
@@ -328,3 +329,7 @@ def test_a_shell_law_in_pes_log2_pes_extrapolates() -> None:
     )
     assert features["pes_log2_pes"] == pytest.approx(168 * math.log2(168))
     assert pm.predict(model, features) == pytest.approx(law(168), rel=1e-9)
+    # the actual-vs-predicted plot derives the feature from the rows as well
+    models = fit_models(shells)
+    actual, predicted = actual_and_predicted(shells, models, "int8", "shell_area_um2")
+    assert predicted == pytest.approx(actual, rel=1e-9)

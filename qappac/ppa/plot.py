@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from qappac.ppa.models import ModelSet, predict_many
+from qappac.ppa.models import ModelSet, predict_many, with_derived
 
 
 def actual_and_predicted(
@@ -21,7 +21,9 @@ def actual_and_predicted(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Actual and in-sample predicted values of `target` over the rows of PE type `pe`."""
     model = models.get(pe, target)
-    keep = [r for r in rows if str(r.get("pe", "all")) == pe and _finite(r.get(target))]
+    keep = [
+        with_derived(r) for r in rows if str(r.get("pe", "all")) == pe and _finite(r.get(target))
+    ]
     arrays = {name: np.array([float(r[name]) for r in keep]) for name in model.inputs}
     actual = np.array([float(r[target]) for r in keep])
     predicted = (

@@ -184,8 +184,8 @@ def ppa_section_md(design: Design, ppa: DesignPPA) -> str:
         ),
         "",
     ]
-    lines += [f"**Warning:** {w}." for w in ppa.warnings]
-    lines += [""] if ppa.warnings else []
+    for warning in ppa.warnings:  # one paragraph each
+        lines += [f"**Warning:** {warning}.", ""]
     lines += [
         "### Performance",
         "",
