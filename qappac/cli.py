@@ -351,7 +351,9 @@ def _characterize(args: argparse.Namespace, err: TextIO) -> int:
     import os
 
     from qappac.characterize import (
+        Config,
         FlowOptions,
+        ShellConfig,
         characterize,
         default_configs,
         default_shell_configs,
@@ -374,7 +376,7 @@ def _characterize(args: argparse.Namespace, err: TextIO) -> int:
     if args.resume_from:
         seeded = seed_cache(args.resume_from, cache)
         err.write(f"imported {seeded} finished jobs from {args.resume_from}\n")
-    configs = [*default_configs(), *default_shell_configs()]
+    configs: list[Config | ShellConfig] = [*default_configs(), *default_shell_configs()]
     shells = len(configs) - len(default_configs())
     err.write(
         f"characterizing {len(configs) - shells} PE configurations and {shells} accelerator "

@@ -130,7 +130,9 @@ def test_the_per_cell_power_fallback_sums_to_report_power(
     act = sta.Activity(input_activity=0.3, ports={"a[*]": 0.1})
     normal = sta.analyze(netlist, "T", "clk", 2.0, act, false_path_from=("rst",), liberty=lib)
     (tmp_path / "netlist.v").write_text(sta.sanitize_netlist(netlist))
-    script = sta.build_script(lib, "netlist.v", "T", "clk", 2.0, act, ("rst",))
+    script = sta.build_script(
+        lib, "netlist.v", "T", "clk", 2.0, act, ("rst",), *sta.module_surroundings(lib)
+    )
     failing = 'proc report_power {args} { error "forced failure" }\n'
     assert script.count(sta._REPORT_POWER) == 1
     (tmp_path / "run.tcl").write_text(

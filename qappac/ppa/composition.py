@@ -158,12 +158,25 @@ def check_models(
 ) -> ModelCheck:
     """Synthesize the whole accelerator (GLB a black box), measure its power with `toggles`
     (its RTL's activity, names from its top) and compare with the composed models."""
-    files = emit_accelerator(accel, port_of(accel), glb_blackbox=True)
     top = top_name(accel)
-    netlist, area = synthesize_netlist(files, top, liberty, share=False)
+    netlist, area = synthesize_whole(accel, liberty)
     whole = measure("whole", netlist, area, top, toggles, liberty, 1e3 / accel.clock_mhz)
     model_area, model_power = modeled_core(models, accel)
     return ModelCheck(accel.pe.label, accel.rows, accel.cols, whole, model_area, model_power)
+
+
+def synthesize_whole(accel: Accelerator, liberty: Path) -> tuple[str, float]:
+    """The whole accelerator's netlist and area (global buffer a black box), flattened and
+    mapped as one (`qappac.tools.yosys.map_commands`).
+
+    Mapping the array PE once and flattening its instances afterwards (``keep_hierarchy``)
+    would build the array as tiles, with nothing shared across PE boundaries; OpenSTA 2.0.17
+    (Debian's) crashes in ``report_power`` on such a 2 x 2 int8 netlist, hierarchical or
+    flattened, while it analyses the shell and the PE alone (docs/validation.md)."""
+    files = emit_accelerator(accel, port_of(accel), glb_blackbox=True)
+    return synthesize_netlist(
+        files, top_name(accel), liberty, share=False, clock_mhz=accel.clock_mhz
+    )
 
 
 def pe_module(accel: Accelerator) -> str:
@@ -186,12 +199,14 @@ def check_composition(
     files = emit_accelerator(accel, port_of(accel), glb_blackbox=True)
     top = top_name(accel)
     pe_top = pe_module(accel)
-    whole_net, whole_area = synthesize_netlist(files, top, liberty, share=False)
+    whole_net, whole_area = synthesize_whole(accel, liberty)
     shell_net, shell_area = synthesize_netlist(
-        files, top, liberty, share=False, blackboxes=(pe_top,)
+        files, top, liberty, share=False, blackboxes=(pe_top,), clock_mhz=accel.clock_mhz
     )
     pe_files = {n: t for n, t in files.items() if n == REGFILE or n.startswith(pe_top)}
-    pe_net, pe_area = synthesize_netlist(pe_files, pe_top, liberty, share=False)
+    pe_net, pe_area = synthesize_netlist(
+        pe_files, pe_top, liberty, share=False, clock_mhz=accel.clock_mhz
+    )
 
     run = functools.partial(_activity, accel, layer, batch, mapping, seed, top)
     rtl, cycles = run(None)

@@ -9,7 +9,11 @@ Constraints: one clock on `clock_port` with `period_ns`; every other input has a
 delay and every output a zero output delay on that clock, so register-to-register,
 input-to-register and register-to-output paths are all timed; `false_path_from` ports
 (asynchronous resets) are excluded, or their recovery check would be the critical path.
-``fmax = 1 / (period - worst slack)``.
+Every input but the clock is driven by the liberty's smallest buffer and every output
+carries a small load, the surroundings the mapping assumed (`qappac.tools.liberty`): an
+ideal input would switch a scratchpad's 300-gate read-address net in zero time, which
+inside the accelerator a buffer tree does in a few hundred ps, with the short-circuit power
+that goes with it. ``fmax = 1 / (period - worst slack)``.
 
 Switching activity is in transitions per clock period. What OpenSTA 2019 honours (checked
 on this version): a *global* activity overrides every other setting; otherwise activities of
@@ -43,6 +47,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from qappac.tools import ToolError, ToolMissingError
+from qappac.tools.liberty import OUTPUT_LOAD_FF, buffer_cell, capacitance_unit_ff
 
 LIBERTY_ENV = "QAPPAC_LIBERTY"
 """Environment variable holding the path of the liberty (.lib, not .lib.gz) file."""
@@ -188,8 +193,13 @@ def build_script(
     period_ns: float,
     activity: Activity,
     false_path_from: Sequence[str] = (),
+    driving_cell: str | None = None,
+    output_load: float = 0.0,
 ) -> str:
-    """The Tcl script `analyze` runs (paths as given; the netlist file name relative)."""
+    """The Tcl script `analyze` runs (paths as given; the netlist file name relative).
+
+    `driving_cell` drives every input but the clock; `output_load` (liberty units) loads
+    every output."""
     lines = [
         f"read_liberty {{{liberty}}}",
         f"read_verilog {{{netlist}}}",
@@ -210,6 +220,14 @@ def build_script(
         "if {[llength [all_outputs]]} { set_output_delay 0 -clock clk [all_outputs] }",
     ]
     lines += [f"set_false_path -from [get_ports {{{port}}}]" for port in false_path_from]
+    if driving_cell is not None:
+        lines.append(
+            f"if {{[llength $others]}} {{ set_driving_cell -lib_cell {{{driving_cell}}} $others }}"
+        )
+    if output_load > 0:
+        lines.append(
+            f"if {{[llength [all_outputs]]}} {{ set_load {output_load!r} [all_outputs] }}"
+        )
     if activity.global_activity is not None:
         lines.append(_activity("-global", activity.global_activity, activity.duty))
     if activity.input_activity is not None:
@@ -256,6 +274,13 @@ if {[catch {report_power -digits 6} qappac_message]} {
 }"""
 
 
+def module_surroundings(liberty: Path) -> tuple[str | None, float]:
+    """The driving cell of every input and the load of every output (in the liberty's
+    capacitance unit) that `analyze` assumes by default: `build_script`'s last two
+    arguments."""
+    return buffer_cell(str(liberty)), OUTPUT_LOAD_FF / capacitance_unit_ff(str(liberty))
+
+
 def _activity(target: str, value: float, duty: float) -> str:
     return f"set_power_activity {target} -activity {value!r} -duty {duty!r}"
 
@@ -272,8 +297,13 @@ def analyze(
     binary: str | None = None,
     timeout_s: float = 600.0,
     keep: bool = False,
+    surroundings: bool = True,
 ) -> StaReport:
     """Run OpenSTA on a gate-level `netlist` (Verilog text) and return timing and power.
+
+    With `surroundings` (the default) the inputs are driven by the liberty's smallest buffer
+    and the outputs loaded as in mapping (`qappac.tools.liberty`); without, inputs switch
+    in zero time and outputs drive nothing.
 
     With `clock_port` None, a virtual clock of `period_ns` times a combinational module
     from inputs to outputs, and power is per `period_ns` (energy per operation =
@@ -300,6 +330,7 @@ def analyze(
         period_ns,
         activity or Activity(),
         false_path_from,
+        *(module_surroundings(Path(lib)) if surroundings else (None, 0.0)),
     )
     (folder / "run.tcl").write_text(script, encoding="utf-8")
     log = folder / "sta.log"

