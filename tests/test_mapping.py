@@ -1,0 +1,145 @@
+"""The mapping's assumptions about a module's surroundings (flow 3): ABC buffers high-fanout
+nets against a delay target, and OpenSTA drives the inputs the way ABC assumed.
+
+Liberty facts are checked on small synthetic libraries written here; the flow on the
+NanGate45 liberty of ``QAPPAC_LIBERTY`` (skipped without it, or without Yosys/OpenSTA).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from qappac import characterize as ch
+from qappac.activity import instances, liberty_cells
+from qappac.rtl_accel import probe_accelerator
+from qappac.tools import sta
+from qappac.tools.liberty import buffer_cell, capacitance_unit_ff
+
+
+def _cell(name: str, area: float, pins: dict[str, str | None]) -> str:
+    """A liberty cell; pins map name -> output function, or None for an input."""
+    body = []
+    for pin, function in pins.items():
+        if function is None:
+            body.append(
+                f"    pin ({pin}) {{\n      direction : input;\n      capacitance : 1.0;\n    }}"
+            )
+        else:
+            out = f'direction : output;\n      function : "{function}";'
+            body.append(f"    pin ({pin}) {{\n      {out}\n    }}")
+    return f"  cell ({name}) {{\n    area : {area};\n" + "\n".join(body) + "\n  }\n"
+
+
+def _library(tmp_path: Path, cells: str, head: str = "  capacitive_load_unit (1,ff);\n") -> str:
+    path = tmp_path / "cells.lib"
+    path.write_text(f"library (t) {{\n{head}{cells}}}\n")
+    return str(path)
+
+
+def test_the_buffer_is_the_smallest_cell_whose_output_follows_its_one_input(
+    tmp_path: Path,
+) -> None:
+    cells = (
+        _cell("INV_X1", 0.5, {"A": None, "ZN": "!A"})  # smaller, but inverting
+        + _cell("AND2_X1", 0.6, {"A1": None, "A2": None, "ZN": "(A1 & A2)"})
+        + _cell("BUF_X4", 1.9, {"A": None, "Z": "A"})
+        + _cell("CLKBUF_X1", 0.8, {"A": None, "Z": "(A)"})
+        + _cell("BUF_X1", 0.8, {"A": None, "Z": "A"})  # ties CLKBUF_X1: the name decides
+    )
+    assert buffer_cell(_library(tmp_path, cells)) == "BUF_X1"
+
+
+def test_a_library_without_a_buffer_has_none(tmp_path: Path) -> None:
+    cells = _cell("INV_X1", 0.5, {"A": None, "ZN": "!A"})
+    assert buffer_cell(_library(tmp_path, cells)) is None
+
+
+@pytest.mark.parametrize(
+    ("head", "unit"), [("  capacitive_load_unit (1,pf);\n", 1000.0), ("", 1.0)]
+)
+def test_capacitance_unit(tmp_path: Path, head: str, unit: float) -> None:
+    lib = _library(tmp_path, _cell("BUF_X1", 0.8, {"A": None, "Z": "A"}), head)
+    assert capacitance_unit_ff(lib) == unit
+
+
+def test_the_sta_script_drives_inputs_and_loads_outputs() -> None:
+    script = sta.build_script(
+        Path("c.lib"), "n.v", "T", "clk", 5.0, sta.Activity(), (), "BUF_X1", 3.0
+    )
+    assert "set_driving_cell -lib_cell {BUF_X1} $others" in script
+    assert "set_load 3.0 [all_outputs]" in script
+    bare = sta.build_script(Path("c.lib"), "n.v", "T", "clk", 5.0, sta.Activity())
+    assert "set_driving_cell" not in bare and "set_load" not in bare
+
+
+# one select bit steering 128 two-input multiplexers into 128 flops: 128 loads on one input
+FANOUT = """
+module F(input clk, input sel, input [127:0] a, input [127:0] b, output reg [127:0] q);
+  always @(posedge clk) q <= sel ? a : b;
+endmodule
+"""
+
+
+def _tools() -> Path:
+    lib = sta.liberty_path()
+    if lib is None or not lib.is_file():
+        pytest.skip(f"set {sta.LIBERTY_ENV} to the NanGate45 liberty to run the mapping")
+    if sta.find_sta() is None or ch._yosys_command() is None:
+        pytest.skip("needs Yosys and OpenSTA: apt-get install yosys opensta")
+    return lib
+
+
+@pytest.mark.tools
+def test_the_mapping_buffers_a_high_fanout_input() -> None:
+    """Mapped for area alone, ``sel`` would drive all 128 multiplexers itself; the flow's
+    ABC buffers it, so no net carries more than a fraction of those loads, and the input
+    buffer that OpenSTA assumes sees a tree, not 128 gates."""
+    lib = _tools()
+    assert buffer_cell(str(lib)) == "BUF_X1"
+    netlist, _ = ch.synthesize_netlist({"f.v": FANOUT}, "F", lib, clock_mhz=500.0)
+    cells = liberty_cells(str(lib))
+    loads: Counter[str] = Counter()
+    for inst in instances(netlist):
+        info = cells[inst.cell]
+        for pin, net in inst.pins.items():
+            if pin in info.inputs and pin != "CK":
+                loads[net] += 1
+    assert loads["sel"] <= 16, loads.most_common(3)
+    assert max(loads.values()) <= 16, loads.most_common(3)
+    buffers = sum(1 for inst in instances(netlist) if inst.cell.startswith(("BUF", "CLKBUF")))
+    assert buffers >= 4
+    # the driven input is slower than an ideal one, never faster
+    driven = sta.analyze(netlist, "F", "clk", 2.0, liberty=lib)
+    ideal = sta.analyze(netlist, "F", "clk", 2.0, liberty=lib, surroundings=False)
+    assert driven.worst_slack_ns < ideal.worst_slack_ns
+
+
+def test_every_pe_configuration_runs_the_probe_layer_under_one_mapping(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`probe_toggles` runs the mapping that is optimal for `PROBE_SPADS` on every
+    configuration that holds those scratchpads, and a smaller one its own mapping."""
+    seen: list[object] = []
+
+    def record(accel: object, mapping: object = None) -> object:
+        seen.append(mapping)
+        raise _Stop
+
+    monkeypatch.setattr(ch, "probe_layer_toggles", record)
+    assert ch.PROBE_SPADS == tuple(min(level) for level in ch.DEFAULT_LEVELS)
+    pe = ch.DEFAULT_PES[0]
+    for spads in [ch.PROBE_SPADS, (24, 224, 32), (16, 128, 24), (8, 64, 16)]:
+        with pytest.raises(_Stop):
+            ch.probe_toggles(ch.Config(pe, *spads), 200.0)
+    reference = ch.probe_mapping(probe_accelerator(pe, *ch.PROBE_SPADS, 200.0))
+    assert seen[:3] == [reference] * 3
+    assert seen[3] is None
+    # the point of it: on its own, the larger configuration's optimal mapping differs
+    assert ch.probe_mapping(probe_accelerator(pe, 24, 224, 32, 200.0)) != reference
+
+
+class _Stop(Exception):
+    """Stops `probe_toggles` before its simulation."""
