@@ -829,6 +829,7 @@ def synthesize_netlist(
     *,
     share: bool = True,
     blackboxes: Sequence[str] = (),
+    keep: Sequence[str] = (),
     clock_mhz: float = 200.0,
 ) -> tuple[str, float]:
     """Yosys: flatten, map to the liberty's flops and gates; the netlist text and its area.
@@ -837,8 +838,9 @@ def synthesize_netlist(
     `clock_mhz`, buffering and sizing). `params` override the top module's parameters
     (``chparam``). ``share=False`` skips SAT resource sharing (needed for whole
     accelerators, see `qappac.tools.yosys.synthesize`). `blackboxes` are modules kept as
-    empty instances (their area is not counted). Uses the runner of `qappac.tools.yosys`
-    (the yowasp wheel or ``yosys`` on PATH).
+    empty instances (their area is not counted); `keep` are modules mapped on their own and
+    flattened after mapping (`qappac.tools.yosys.map_commands`). Uses the runner of
+    `qappac.tools.yosys` (the yowasp wheel or ``yosys`` on PATH).
     """
     from qappac.tools import yosys
 
@@ -861,9 +863,10 @@ def synthesize_netlist(
                 f"read_verilog -sv {files}",
                 *([f"chparam {overrides} {top}"] if overrides else []),
                 *[f"blackbox {name}" for name in blackboxes],
+                *yosys.keep_commands(keep),
                 f"hierarchy -check -top {top}",
                 f"synth -flatten{'' if share else ' -noshare'} -top {top}",
-                *yosys.map_commands(work, root, liberty, clock_mhz),
+                *yosys.map_commands(work, root, liberty, clock_mhz, keep),
                 f"tee -q -o {root}/stat.txt stat -liberty {lib}",
                 f"write_verilog -noattr {root}/netlist.v",
             ]

@@ -166,16 +166,20 @@ def check_models(
 
 
 def synthesize_whole(accel: Accelerator, liberty: Path) -> tuple[str, float]:
-    """The whole accelerator's netlist and area (global buffer a black box), flattened and
-    mapped as one (`qappac.tools.yosys.map_commands`).
-
-    Mapping the array PE once and flattening its instances afterwards (``keep_hierarchy``)
-    would build the array as tiles, with nothing shared across PE boundaries; OpenSTA 2.0.17
-    (Debian's) crashes in ``report_power`` on such a 2 x 2 int8 netlist, hierarchical or
-    flattened, while it analyses the shell and the PE alone (docs/validation.md)."""
+    """The whole accelerator's netlist and area (global buffer a black box), built as a
+    tiled array is: the array PE mapped once on its own and its instances flattened into
+    the accelerator after mapping (`qappac.tools.yosys.map_commands`), so that no logic
+    is shared across PE boundaries. Mapped as one, the flattened PEs share the decoding
+    of their broadcast scratchpad addresses (docs/validation.md), which no PE model can
+    see."""
     files = emit_accelerator(accel, port_of(accel), glb_blackbox=True)
     return synthesize_netlist(
-        files, top_name(accel), liberty, share=False, clock_mhz=accel.clock_mhz
+        files,
+        top_name(accel),
+        liberty,
+        share=False,
+        keep=(pe_module(accel),),
+        clock_mhz=accel.clock_mhz,
     )
 
 

@@ -35,6 +35,7 @@ Failures raise `qappac.tools.ToolError`, naming the log file kept on failure.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -142,6 +143,43 @@ _CONCAT_ASSIGN = re.compile(
 )
 _ELEMENT = re.compile(r"^(\\\S+ |[A-Za-z_][\w$]*)\s*(?:\[(\d+)(?::(\d+))?\])?$")
 _CONSTANT = re.compile(r"^(\d+)'([bodh])([0-9a-fA-F_]+)$")
+
+
+TIE_PORTS = {"qappac_tie0": 0.0, "qappac_tie1": 1.0}
+"""Input ports that `tie_constants` adds, and the constant (duty) each holds."""
+
+_TIED_PIN = re.compile(r"\.(\w+)\(1'[hb]([01])\)")
+
+
+def tie_constants(text: str) -> tuple[str, dict[str, float]]:
+    """Cell pins tied to a constant (``.A(1'h0)``), rerouted to a constant input port.
+
+    OpenSTA 2.0.17 crashes (SIGSEGV) in ``report_power`` on a cell input tied to a
+    constant, or to a tie cell's output. Yosys leaves such pins where a module mapped on
+    its own is flattened into a design that drives one of its inputs with a constant (the
+    array's edge PEs). The ports hold the constant: no switching, a duty of 0 or 1, no
+    timing (false paths). Returns the netlist and the ports it added, with their duties.
+    """
+    used: dict[str, float] = {}
+
+    def reroute(match: re.Match[str]) -> str:
+        port = f"qappac_tie{match.group(2)}"
+        used[port] = TIE_PORTS[port]
+        return f".{match.group(1)}({port})"
+
+    out = _TIED_PIN.sub(reroute, text)
+    if not used:
+        return text, {}
+    header = re.search(r"^module\s+[^\s(]+\s*\(", out, re.MULTILINE)
+    if header is None:
+        raise ValueError("no module header in the netlist")
+    names = sorted(used)
+    end = out.index(";", header.end()) + 1
+    rest = out[header.end() : end]
+    joint = "" if rest.lstrip().startswith(")") else ", "
+    head = out[: header.end()] + ", ".join(names) + joint + rest
+    decls = "".join(f"\n  input {name};" for name in names)
+    return head + decls + out[end:], used
 
 
 def _split_assign(match: re.Match[str]) -> str:
@@ -321,15 +359,23 @@ def analyze(
     if period_ns <= 0:
         raise ValueError(f"the clock period must be positive (got {period_ns})")
     folder = Path(tempfile.mkdtemp(prefix="qappac-sta-"))
-    (folder / "netlist.v").write_text(sanitize_netlist(netlist), encoding="utf-8")
+    text, ties = tie_constants(sanitize_netlist(netlist))
+    (folder / "netlist.v").write_text(text, encoding="utf-8")
+    act = activity or Activity()
+    if ties:
+        act = dataclasses.replace(
+            act,
+            ports={**act.ports, **{port: 0.0 for port in ties}},
+            duties={**act.duties, **ties},
+        )
     script = build_script(
         Path(lib).resolve(),
         "netlist.v",
         top,
         clock_port,
         period_ns,
-        activity or Activity(),
-        false_path_from,
+        act,
+        (*false_path_from, *ties),
         *(module_surroundings(Path(lib)) if surroundings else (None, 0.0)),
     )
     (folder / "run.tcl").write_text(script, encoding="utf-8")

@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -231,7 +231,9 @@ def _liberty_models(liberty: str, digest: str, tool: Yosys | None) -> str:
 # --------------------------------------------------------------------------- mapping
 
 
-def map_commands(work: Path, root: str, liberty: Path, clock_mhz: float) -> list[str]:
+def map_commands(
+    work: Path, root: str, liberty: Path, clock_mhz: float, keep: Sequence[str] = ()
+) -> list[str]:
     """The technology mapping every qappac synthesis uses, after ``synth``: flops with
     ``dfflibmap``, logic with ABC against a delay target of one clock period, with ABC's
     buffering and gate sizing (``-constr``: inputs driven by the liberty's smallest buffer,
@@ -242,6 +244,11 @@ def map_commands(work: Path, root: str, liberty: Path, clock_mhz: float) -> list
     scratchpad's read address bit 0 of a 2 x 2 int8 accelerator drove 2,050 gate inputs
     (5 pF) from one X1 cell, a 24 ns transition that made the controller's fmax 15 MHz and
     put 40 mW of short-circuit power into the gates it drives (docs/validation.md).
+
+    `keep` names modules (the array PE) that are mapped on their own and flattened into
+    their parents only after mapping, the way a tiled array is built: each instance is the
+    netlist the module gets alone, and no logic is shared or restructured across its
+    boundary. The caller marks them before ``hierarchy`` (`keep_commands`).
     """
     shutil.copyfile(liberty, work / "cells.lib")
     lib = f"{root}/cells.lib"
@@ -254,5 +261,11 @@ def map_commands(work: Path, root: str, liberty: Path, clock_mhz: float) -> list
     return [
         f"dfflibmap -liberty {lib}",
         f"abc -D {period_ps:.0f}{constr} -liberty {lib}",
+        *(["setattr -mod -unset keep_hierarchy *", "flatten"] if keep else []),
         "opt_clean",
     ]
+
+
+def keep_commands(keep: Sequence[str]) -> list[str]:
+    """Mark modules to be mapped on their own (`map_commands`); before ``hierarchy``."""
+    return [f"setattr -mod -set keep_hierarchy 1 {name}" for name in keep]
