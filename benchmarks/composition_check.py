@@ -85,12 +85,10 @@ def run_parts(pe: str, rows: int, cols: int) -> tuple[str, float]:
     top, pe_top = top_name(accel), pe_module(accel)
     whole_net, whole_area = synthesize_whole(accel, liberty)
     shell_net, shell_area = synthesize_netlist(
-        files, top, liberty, share=False, blackboxes=(pe_top,), clock_mhz=accel.clock_mhz
+        files, top, liberty, share=False, blackboxes=(pe_top,)
     )
     pe_files = {n: t for n, t in files.items() if n == REGFILE or n.startswith(pe_top)}
-    pe_net, pe_area = synthesize_netlist(
-        pe_files, pe_top, liberty, share=False, clock_mhz=accel.clock_mhz
-    )
+    pe_net, pe_area = synthesize_netlist(pe_files, pe_top, liberty, share=False)
     whole = measure("whole", whole_net, whole_area, top, toggles, liberty, period)
     shell = measure("shell", shell_net, shell_area, top, toggles, liberty, period)
     pes = [

@@ -598,7 +598,7 @@ def synthesize_and_time(job: Job) -> dict[str, float]:
         return shell_metrics(job)
     liberty = Path(job.liberty)
     opts = job.options
-    netlist, area = synthesize_netlist(job.sources, job.top, liberty, clock_mhz=opts.clock_mhz)
+    netlist, area = synthesize_netlist(job.sources, job.top, liberty)
     period = 1e3 / opts.clock_mhz
     resets = (opts.reset_port,) if opts.activity == "uniform" else ()  # the array PE has none
     report = sta.analyze(
@@ -752,7 +752,6 @@ def shell_metrics(job: Job) -> dict[str, float]:
         liberty,
         share=False,
         blackboxes=(array_pe_name(job.config.pe),),
-        clock_mhz=opts.clock_mhz,
     )
     period = 1e3 / opts.clock_mhz
     report = sta.analyze(
@@ -798,7 +797,7 @@ def access_energies(job: Job) -> dict[str, float]:
     mac = f"{job.top}_mac"
     mac_files = {n: t for n, t in job.sources.items() if n.startswith(mac)}
     if f"{mac}.sv" in mac_files:
-        netlist, _ = synthesize_netlist(mac_files, mac, liberty, clock_mhz=opts.clock_mhz)
+        netlist, _ = synthesize_netlist(mac_files, mac, liberty)
         # combinational: a virtual clock; energy = power x period (mW x ns = pJ)
         report = sta.analyze(netlist, mac, None, period, random_inputs, liberty=liberty)
         out["energy_mac_pj"] = report.dynamic_mw * period
@@ -813,9 +812,7 @@ def access_energies(job: Job) -> dict[str, float]:
         for tensor, (width, depth) in spads.items():
             params = {"WIDTH": width, "DEPTH": depth, "ADDR_W": rtl_pe.clog2(depth)}
             top = "qappac_regfile"
-            netlist, _ = synthesize_netlist(
-                {rtl_pe.REGFILE: regfile}, top, liberty, params, clock_mhz=opts.clock_mhz
-            )
+            netlist, _ = synthesize_netlist({rtl_pe.REGFILE: regfile}, top, liberty, params)
             report = sta.analyze(netlist, top, "clk", period, random_inputs, liberty=liberty)
             out[f"energy_spad_{tensor}_pj"] = report.dynamic_mw * period
     return out
@@ -830,12 +827,11 @@ def synthesize_netlist(
     share: bool = True,
     blackboxes: Sequence[str] = (),
     keep: Sequence[str] = (),
-    clock_mhz: float = 200.0,
 ) -> tuple[str, float]:
     """Yosys: flatten, map to the liberty's flops and gates; the netlist text and its area.
 
-    The mapping is `qappac.tools.yosys.map_commands`' (delay target one period of
-    `clock_mhz`, buffering and sizing). `params` override the top module's parameters
+    The mapping is `qappac.tools.yosys.map_commands`' (for area, then fanout buffering).
+    `params` override the top module's parameters
     (``chparam``). ``share=False`` skips SAT resource sharing (needed for whole
     accelerators, see `qappac.tools.yosys.synthesize`). `blackboxes` are modules kept as
     empty instances (their area is not counted); `keep` are modules mapped on their own and
@@ -866,7 +862,7 @@ def synthesize_netlist(
                 *yosys.keep_commands(keep),
                 f"hierarchy -check -top {top}",
                 f"synth -flatten{'' if share else ' -noshare'} -top {top}",
-                *yosys.map_commands(work, root, liberty, clock_mhz, keep),
+                *yosys.map_commands(work, root, liberty, keep),
                 f"tee -q -o {root}/stat.txt stat -liberty {lib}",
                 f"write_verilog -noattr {root}/netlist.v",
             ]

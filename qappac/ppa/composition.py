@@ -179,7 +179,6 @@ def synthesize_whole(accel: Accelerator, liberty: Path) -> tuple[str, float]:
         liberty,
         share=False,
         keep=(pe_module(accel),),
-        clock_mhz=accel.clock_mhz,
     )
 
 
@@ -205,12 +204,10 @@ def check_composition(
     pe_top = pe_module(accel)
     whole_net, whole_area = synthesize_whole(accel, liberty)
     shell_net, shell_area = synthesize_netlist(
-        files, top, liberty, share=False, blackboxes=(pe_top,), clock_mhz=accel.clock_mhz
+        files, top, liberty, share=False, blackboxes=(pe_top,)
     )
     pe_files = {n: t for n, t in files.items() if n == REGFILE or n.startswith(pe_top)}
-    pe_net, pe_area = synthesize_netlist(
-        pe_files, pe_top, liberty, share=False, clock_mhz=accel.clock_mhz
-    )
+    pe_net, pe_area = synthesize_netlist(pe_files, pe_top, liberty, share=False)
 
     run = functools.partial(_activity, accel, layer, batch, mapping, seed, top)
     rtl, cycles = run(None)
