@@ -250,7 +250,7 @@ def map_commands(work: Path, root: str, liberty: Path, keep: Sequence[str] = ())
     area then lost its smooth dependence on the depths (5-fold CV MAPE 2.1 % against 0.1 %
     for flow 2), for 15 % more fmax.
 
-    Without ``-constr`` ABC maps for area alone and leaves fanout unbuffered: the filter
+    Without the ``buffer`` step (flow 2) ABC leaves fanout unbuffered: the filter
     scratchpad's read address bit 0 of a 2 x 2 int8 accelerator drove 2,050 gate inputs
     (5 pF) from one X1 cell, a 24 ns transition that made the controller's fmax 15 MHz and
     put 40 mW of short-circuit power into the gates it drives (docs/validation.md).
