@@ -71,24 +71,17 @@ def run_fast(pe: str, rows: int, cols: int, models_path: Path) -> tuple[ModelChe
 
 def run_parts(pe: str, rows: int, cols: int) -> tuple[str, float]:
     """One ``--parts`` table row: whole, shell and PEs synthesized, RTL activity for all."""
-    from qappac.characterize import synthesize_netlist
-    from qappac.ppa.composition import measure, pe_module, synthesize_whole
-    from qappac.rtl_accel import emit_accelerator, port_of, top_name
-    from qappac.rtl_pe import REGFILE
+    from qappac.ppa.composition import measure, pe_module, synthesize_parts, synthesize_whole
+    from qappac.rtl_accel import top_name
 
     start = time.perf_counter()
     accel = ShellConfig(PE_TYPES[pe], rows, cols).accelerator(200.0)
     liberty = Path(os.environ["QAPPAC_LIBERTY"])
     period = 1e3 / accel.clock_mhz
     toggles = probe_layer_toggles(accel)
-    files = emit_accelerator(accel, port_of(accel), glb_blackbox=True)
     top, pe_top = top_name(accel), pe_module(accel)
     whole_net, whole_area = synthesize_whole(accel, liberty)
-    shell_net, shell_area = synthesize_netlist(
-        files, top, liberty, share=False, blackboxes=(pe_top,)
-    )
-    pe_files = {n: t for n, t in files.items() if n == REGFILE or n.startswith(pe_top)}
-    pe_net, pe_area = synthesize_netlist(pe_files, pe_top, liberty, share=False)
+    (shell_net, shell_area), (pe_net, pe_area) = synthesize_parts(accel, liberty)
     whole = measure("whole", whole_net, whole_area, top, toggles, liberty, period)
     shell = measure("shell", shell_net, shell_area, top, toggles, liberty, period)
     pes = [

@@ -182,6 +182,18 @@ def synthesize_whole(accel: Accelerator, liberty: Path) -> tuple[str, float]:
     )
 
 
+def synthesize_parts(
+    accel: Accelerator, liberty: Path
+) -> tuple[tuple[str, float], tuple[str, float]]:
+    """The accelerator's shell (PEs and global buffer black boxes) and its array PE, each
+    mapped on its own: netlist and area of each."""
+    files = emit_accelerator(accel, port_of(accel), glb_blackbox=True)
+    pe_top = pe_module(accel)
+    shell = synthesize_netlist(files, top_name(accel), liberty, share=False, blackboxes=(pe_top,))
+    pe_files = {n: t for n, t in files.items() if n == REGFILE or n.startswith(pe_top)}
+    return shell, synthesize_netlist(pe_files, pe_top, liberty, share=False)
+
+
 def pe_module(accel: Accelerator) -> str:
     """The array PE's module name."""
     return f"qappac_ape_{legalize(accel.pe.label)}"
@@ -199,15 +211,10 @@ def check_composition(
     """Synthesize the whole accelerator, its shell and its PE; simulate the layer on the RTL,
     on the whole netlist and on the stitched parts (each checked bit for bit and cycle for
     cycle); measure area and power of every netlist."""
-    files = emit_accelerator(accel, port_of(accel), glb_blackbox=True)
     top = top_name(accel)
     pe_top = pe_module(accel)
     whole_net, whole_area = synthesize_whole(accel, liberty)
-    shell_net, shell_area = synthesize_netlist(
-        files, top, liberty, share=False, blackboxes=(pe_top,)
-    )
-    pe_files = {n: t for n, t in files.items() if n == REGFILE or n.startswith(pe_top)}
-    pe_net, pe_area = synthesize_netlist(pe_files, pe_top, liberty, share=False)
+    (shell_net, shell_area), (pe_net, pe_area) = synthesize_parts(accel, liberty)
 
     run = functools.partial(_activity, accel, layer, batch, mapping, seed, top)
     rtl, cycles = run(None)
