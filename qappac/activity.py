@@ -29,9 +29,9 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
+from qappac.tools import liberty as liberty_file
 from qappac.tools.sta import Activity
 
 PORT_PREFIX = "qappac_act_"
@@ -222,59 +222,6 @@ def _top_prefix(ids: Mapping[str, list[tuple[str, int, int]]], top: str | None) 
     return f"TOP.{parts[0][1]}."
 
 
-# --------------------------------------------------------------------------- liberty
-
-
-@dataclass(frozen=True)
-class CellInfo:
-    """What `annotate` needs of a liberty cell: pin directions and input capacitances."""
-
-    sequential: bool
-    inputs: Mapping[str, float]
-    outputs: frozenset[str]
-
-
-@lru_cache(maxsize=4)
-def liberty_cells(path: str | Path) -> dict[str, CellInfo]:
-    """Cell name -> `CellInfo` of a liberty file (a line-based reader for the flat layout
-    that NanGate and most open libraries use)."""
-    cells: dict[str, CellInfo] = {}
-    name: str | None = None
-    seq = False
-    inputs: dict[str, float] = {}
-    outputs: set[str] = set()
-    pin: str | None = None
-    direction = ""
-    cell_re = re.compile(r"^\s*cell\s*\(\s*\"?([^\")]+)\"?\s*\)")
-    pin_re = re.compile(r"^\s*pin\s*\(\s*\"?([^\")]+)\"?\s*\)")
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            match = cell_re.match(line)
-            if match:
-                if name is not None:
-                    cells[name] = CellInfo(seq, dict(inputs), frozenset(outputs))
-                name, seq, inputs, outputs, pin = match.group(1), False, {}, set(), None
-                continue
-            if name is None:
-                continue
-            stripped = line.strip()
-            if stripped.startswith(("ff ", "ff(", "latch ", "latch(")):
-                seq = True
-            match = pin_re.match(line)
-            if match:
-                pin, direction = match.group(1), ""
-                continue
-            if pin is not None and stripped.startswith("direction"):
-                direction = stripped.split(":")[1].strip(" ;")
-                if direction == "output":
-                    outputs.add(pin)
-            elif pin is not None and stripped.startswith("capacitance") and direction == "input":
-                inputs[pin] = float(stripped.split(":")[1].strip(" ;"))
-    if name is not None:
-        cells[name] = CellInfo(seq, dict(inputs), frozenset(outputs))
-    return cells
-
-
 # --------------------------------------------------------------------------- netlist
 
 _INSTANCE = re.compile(r"^  (\\\S+ |[A-Za-z_][\w$]*) (\\\S+ |[A-Za-z_][\w$]*) ?\($", re.MULTILINE)
@@ -348,7 +295,7 @@ def annotate(
     tool would annotate it. Flops and nets without one stay as they are (OpenSTA
     propagates their activity); inputs without one get `default_activity`.
     """
-    cells = liberty_cells(str(liberty))
+    cells = liberty_file.cells(str(liberty))
     insts = instances(netlist)
     widths = declared_widths(netlist)
     fanout: dict[str, float] = defaultdict(float)

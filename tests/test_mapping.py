@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from qappac import characterize as ch
-from qappac.activity import instances, liberty_cells
+from qappac.activity import instances
 from qappac.rtl_accel import probe_accelerator
 from qappac.tools import sta
-from qappac.tools.liberty import buffer_cell, capacitance_unit_ff
+from qappac.tools.liberty import buffer_cell, capacitance_unit_ff, cells
 
 
 def _cell(name: str, area: float, pins: dict[str, str | None]) -> str:
@@ -55,6 +55,42 @@ def test_the_buffer_is_the_smallest_cell_whose_output_follows_its_one_input(
 def test_a_library_without_a_buffer_has_none(tmp_path: Path) -> None:
     cells = _cell("INV_X1", 0.5, {"A": None, "ZN": "!A"})
     assert buffer_cell(_library(tmp_path, cells)) is None
+
+
+def test_the_cell_reader_keeps_area_state_pin_capacitances_and_functions(
+    tmp_path: Path,
+) -> None:
+    flop = """  cell (DFF_X1) {
+    area : 4.5;
+    pin (D) {
+      direction : input;
+      capacitance : 1.25;
+      rise_capacitance : 9.0;
+    }
+    ff (IQ, IQN) {
+      next_state : "D";
+      clocked_on : "CK";
+    }
+    pin (CK) {
+      capacitance : 0.5;
+      direction : input;
+    }
+    pin (Q) {
+      direction : output;
+      max_capacitance : 60.0;
+      function : "IQ";
+    }
+  }
+"""
+    lib = _library(tmp_path, _cell("XOR2_X1", 1.5, {"A": None, "B": None, "Z": "(A ^ B)"}) + flop)
+    found = cells(lib)
+    assert sorted(found) == ["DFF_X1", "XOR2_X1"]
+    xor, dff = found["XOR2_X1"], found["DFF_X1"]
+    assert (xor.area, xor.sequential) == (1.5, False)
+    assert dict(xor.inputs) == {"A": 1.0, "B": 1.0} and dict(xor.outputs) == {"Z": "A ^ B"}
+    assert (dff.area, dff.sequential) == (4.5, True)
+    # the capacitance is the pin's own, before or after its direction, never rise_/max_
+    assert dict(dff.inputs) == {"D": 1.25, "CK": 0.5} and dict(dff.outputs) == {"Q": "IQ"}
 
 
 @pytest.mark.parametrize(
@@ -100,10 +136,10 @@ def test_the_mapping_buffers_a_high_fanout_input() -> None:
     lib = _tools()
     assert buffer_cell(str(lib)) == "BUF_X1"
     netlist, _ = ch.synthesize_netlist({"f.v": FANOUT}, "F", lib)
-    cells = liberty_cells(str(lib))
+    lib_cells = cells(str(lib))
     loads: Counter[str] = Counter()
     for inst in instances(netlist):
-        info = cells[inst.cell]
+        info = lib_cells[inst.cell]
         for pin, net in inst.pins.items():
             if pin in info.inputs and pin != "CK":
                 loads[net] += 1

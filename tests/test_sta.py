@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from qappac.tools import sta
+from qappac.tools.liberty import time_unit_ns
 
 ADDER = """
 module T(input clk, input rst, input [7:0] a, input [7:0] b, output reg [8:0] s);
@@ -146,7 +147,7 @@ def test_the_per_cell_power_fallback_sums_to_report_power(
         timeout=120,
     )
     assert "QAPPAC_POWER_FALLBACK forced failure" in done.stdout
-    summed = sta.parse_report(done.stdout, 2.0, sta.time_unit_ns(lib))
+    summed = sta.parse_report(done.stdout, 2.0, time_unit_ns(lib))
     assert summed.nan_cells == ()
     for name in ("internal_mw", "switching_mw", "leakage_mw", "total_mw"):
         assert getattr(summed, name) == pytest.approx(getattr(normal, name), rel=1e-5), name

@@ -10,6 +10,8 @@ accelerator, where its inputs come from buffered logic.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,7 +24,69 @@ _CELL = re.compile(r"^\s*cell\s*\(\s*\"?([^\")]+)\"?\s*\)")
 _AREA = re.compile(r"^\s*area\s*:\s*([\d.eE+-]+)")
 _PIN = re.compile(r"^\s*pin\s*\(\s*\"?([^\")]+)\"?\s*\)")
 _DIRECTION = re.compile(r"^\s*direction\s*:\s*\"?(\w+)")
+_CAPACITANCE = re.compile(r"^\s*capacitance\s*:\s*([\d.eE+-]+)")
 _FUNCTION = re.compile(r'^\s*function\s*:\s*"\s*\(?\s*([^"()]+?)\s*\)?\s*"')
+_SEQUENTIAL = re.compile(r"^\s*(ff|latch)\s*\(")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """What qappac needs of a liberty cell: its area, whether it holds state, its input pins
+    with their capacitances (liberty units) and its output pins with their functions
+    (``""`` when the liberty gives none)."""
+
+    name: str
+    area: float
+    sequential: bool
+    inputs: Mapping[str, float]
+    outputs: Mapping[str, str]
+
+
+@lru_cache(maxsize=4)
+def cells(liberty: str | Path) -> dict[str, Cell]:
+    """Cell name -> `Cell` of a liberty file: a line-based reader for the flat layout that
+    NanGate and most open libraries use (one attribute per line), the one reader of cells
+    in qappac (activity annotation, the buffer of `buffer_cell`, tests)."""
+    out: dict[str, Cell] = {}
+    name: str | None = None
+    area = 0.0
+    sequential = False
+    pins: dict[str, dict[str, str]] = {}
+    pin: dict[str, str] | None = None
+
+    def close() -> None:
+        if name is None:
+            return
+        inputs = {
+            p: float(a.get("capacitance", "0")) for p, a in pins.items() if a.get("dir") == "input"
+        }
+        outputs = {p: a.get("function", "") for p, a in pins.items() if a.get("dir") == "output"}
+        out[name] = Cell(name, area, sequential, inputs, outputs)
+
+    with open(liberty, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if match := _CELL.match(line):
+                close()
+                name, area, sequential, pins, pin = match.group(1), 0.0, False, {}, None
+            elif name is None:
+                continue
+            elif match := _PIN.match(line):
+                pin = pins.setdefault(match.group(1), {})
+            elif pin is None:
+                if match := _AREA.match(line):
+                    area = float(match.group(1))
+                elif _SEQUENTIAL.match(line):
+                    sequential = True
+            elif match := _DIRECTION.match(line):
+                pin["dir"] = match.group(1)
+            elif match := _CAPACITANCE.match(line):
+                pin["capacitance"] = match.group(1)
+            elif match := _FUNCTION.match(line):
+                pin["function"] = match.group(1)
+            elif _SEQUENTIAL.match(line):
+                sequential = True
+    close()
+    return out
 
 
 @lru_cache(maxsize=4)
@@ -32,38 +96,20 @@ def buffer_cell(liberty: str) -> str | None:
     in analysis and ABC maps without buffering). It stands for the gate that drives a
     module's inputs, in mapping (`map_commands`) and in timing and power
     (`qappac.tools.sta`)."""
-    found: list[tuple[float, str]] = []
-    name: str | None = None
-    area = 0.0
-    pins: dict[str, tuple[str, str]] = {}
-    pin: str | None = None
-
-    def close() -> None:
-        if name is None or len(pins) != 2:
-            return
-        ins = [p for p, (d, _) in pins.items() if d == "input"]
-        outs = [f for _, (d, f) in pins.items() if d == "output"]
-        if len(ins) == 1 and len(outs) == 1 and outs[0] == ins[0]:
-            found.append((area, name))
-
-    with open(liberty, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            if match := _CELL.match(line):
-                close()
-                name, area, pins, pin = match.group(1), 0.0, {}, None
-            elif name is None:
-                continue
-            elif match := _AREA.match(line):
-                area = float(match.group(1))
-            elif match := _PIN.match(line):
-                pin = match.group(1)
-                pins[pin] = ("", "")
-            elif pin is not None and (match := _DIRECTION.match(line)):
-                pins[pin] = (match.group(1), pins[pin][1])
-            elif pin is not None and (match := _FUNCTION.match(line)):
-                pins[pin] = (pins[pin][0], match.group(1))
-    close()
+    found = [
+        (cell.area, cell.name)
+        for cell in cells(liberty).values()
+        if not cell.sequential
+        and len(cell.inputs) == 1
+        and list(cell.outputs.values()) == list(cell.inputs)
+    ]
     return min(found)[1] if found else None
+
+
+def _head(liberty: str | Path) -> str:
+    """The start of a liberty file, where its library-level attributes are."""
+    with open(liberty, encoding="utf-8", errors="replace") as handle:
+        return handle.read(20000)
 
 
 _CAP_UNIT = re.compile(r"capacitive_load_unit\s*\(\s*([\d.]+)\s*,\s*(\w+)\s*\)")
@@ -72,12 +118,23 @@ _CAP_UNIT = re.compile(r"capacitive_load_unit\s*\(\s*([\d.]+)\s*,\s*(\w+)\s*\)")
 @lru_cache(maxsize=8)
 def capacitance_unit_ff(liberty: str | Path) -> float:
     """The liberty's ``capacitive_load_unit`` in fF (1.0 when absent)."""
-    with open(liberty, encoding="utf-8", errors="replace") as handle:
-        head = handle.read(20000)
-    match = _CAP_UNIT.search(head)
+    match = _CAP_UNIT.search(_head(liberty))
     if match is None:
         return 1.0
     scale = {"ff": 1.0, "pf": 1e3}.get(match.group(2).lower())
     if scale is None:
         raise ToolError(f"{liberty}: unknown capacitive_load_unit {match.group(2)!r}")
+    return float(match.group(1)) * scale
+
+
+_TIME_UNIT = re.compile(r'time_unit\s*:\s*"?\s*(\d+(?:\.\d+)?)\s*(ps|ns|us)"?')
+
+
+@lru_cache(maxsize=8)
+def time_unit_ns(liberty: str | Path) -> float:
+    """The liberty's ``time_unit`` in ns (1.0 when absent, the liberty default)."""
+    match = _TIME_UNIT.search(_head(liberty))
+    if match is None:
+        return 1.0
+    scale = {"ps": 1e-3, "ns": 1.0, "us": 1e3}[match.group(2)]
     return float(match.group(1)) * scale

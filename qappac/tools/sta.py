@@ -48,7 +48,12 @@ from functools import lru_cache
 from pathlib import Path
 
 from qappac.tools import ToolError, ToolMissingError
-from qappac.tools.liberty import OUTPUT_LOAD_FF, buffer_cell, capacitance_unit_ff
+from qappac.tools.liberty import (
+    OUTPUT_LOAD_FF,
+    buffer_cell,
+    capacitance_unit_ff,
+    time_unit_ns,
+)
 
 LIBERTY_ENV = "QAPPAC_LIBERTY"
 """Environment variable holding the path of the liberty (.lib, not .lib.gz) file."""
@@ -449,18 +454,3 @@ def parse_report(output: str, period_ns: float, unit_ns: float = 1.0) -> StaRepo
         total_mw=power,
         nan_cells=nan_cells,
     )
-
-
-_TIME_UNIT = re.compile(r'time_unit\s*:\s*"?\s*(\d+(?:\.\d+)?)\s*(ps|ns|us)"?')
-
-
-@lru_cache(maxsize=8)
-def time_unit_ns(liberty: Path) -> float:
-    """The liberty's ``time_unit`` in ns (1.0 when absent, the liberty default)."""
-    with liberty.open(encoding="utf-8", errors="replace") as handle:
-        head = handle.read(20000)
-    match = _TIME_UNIT.search(head)
-    if match is None:
-        return 1.0
-    scale = {"ps": 1e-3, "ns": 1.0, "us": 1e3}[match.group(2)]
-    return float(match.group(1)) * scale
