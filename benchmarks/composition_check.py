@@ -39,6 +39,7 @@ from pathlib import Path
 from qappac.characterize import (
     DEFAULT_PES,
     ShellConfig,
+    fixed_probe_mapping,
     probe_layer,
     probe_layer_toggles,
     probe_mapping,
@@ -66,13 +67,14 @@ def run(pe: str, rows: int, cols: int) -> tuple[Composition, float]:
 
 
 def run_fast(
-    pe: str, rows: int, cols: int, models_path: Path | None, cache: Path
+    pe: str, rows: int, cols: int, models_path: Path | None, cache: Path, pe_mapping: bool
 ) -> tuple[ModelCheck | Part, float]:
     """One ``--fast`` row: the whole measured (or read from `cache`), the models composed."""
     start = time.perf_counter()
     accel = ShellConfig(PE_TYPES[pe], rows, cols).accelerator(200.0)
     liberty = Path(os.environ["QAPPAC_LIBERTY"])
-    whole = measure_whole(accel, liberty, cache)
+    mapping = fixed_probe_mapping(accel) if pe_mapping else None
+    whole = measure_whole(accel, liberty, cache, mapping)
     if models_path is None:
         return whole, time.perf_counter() - start
     return check_models(accel, load(models_path), whole), time.perf_counter() - start
@@ -128,7 +130,8 @@ def fast(args: argparse.Namespace, cases: list[tuple[str, int, int]]) -> None:
     print("| PE | array | whole um2 | models um2 | area err | whole mW | models mW | power err |")
     print("|---|---|--:|--:|--:|--:|--:|--:|")
     with ProcessPoolExecutor(args.jobs) as pool:
-        futures = [pool.submit(run_fast, *case, args.models, args.cache) for case in cases]
+        extra = (args.models, args.cache, args.pe_mapping)
+        futures = [pool.submit(run_fast, *case, *extra) for case in cases]
         for case, future in zip(cases, futures, strict=True):
             res, seconds = future.result()
             if isinstance(res, Part):
@@ -159,6 +162,12 @@ def main() -> None:
         "--parts",
         action="store_true",
         help="the whole against its synthesized parts, RTL activity",
+    )
+    parser.add_argument(
+        "--pe-mapping",
+        action="store_true",
+        help="--fast: run the probe layer under the PE characterization's mapping "
+        "(fixed_probe_mapping) instead of the shell's (the accelerator's own optimal one)",
     )
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument(

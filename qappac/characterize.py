@@ -669,13 +669,24 @@ def probe_toggles(config: Config, clock_mhz: float) -> Any:
     accel = probe_accelerator(
         config.pe, config.spad_ifmap, config.spad_filter, config.spad_psum, clock_mhz
     )
-    spads = (config.spad_ifmap, config.spad_filter, config.spad_psum)
-    mapping = None
-    if all(have >= least for have, least in zip(spads, PROBE_SPADS, strict=True)):
-        mapping = probe_mapping(probe_accelerator(config.pe, *PROBE_SPADS, clock_mhz))
-    toggles = probe_layer_toggles(accel, mapping)
+    toggles = probe_layer_toggles(accel, fixed_probe_mapping(accel))
     npe = accel.rows * accel.cols
     return Toggles.mean(toggles.scope(f"g_pe[{k}].u_pe") for k in range(npe))
+
+
+def fixed_probe_mapping(accel: Accelerator) -> Any:
+    """The mapping of `PROBE_LAYER` that PE characterization runs on `accel` (`probe_toggles`):
+    the one optimal for `PROBE_SPADS` on an accelerator of the same PE type and shape, when
+    `accel`'s scratchpads hold `PROBE_SPADS`; else None (`accel`'s own optimal mapping)."""
+    from qappac.rtl_accel import probe_accelerator
+
+    spads = (accel.spad_ifmap, accel.spad_filter, accel.spad_psum)
+    if not all(have >= least for have, least in zip(spads, PROBE_SPADS, strict=True)):
+        return None
+    smallest = probe_accelerator(
+        accel.pe, *PROBE_SPADS, accel.clock_mhz, rows=accel.rows, cols=accel.cols
+    )
+    return probe_mapping(smallest)
 
 
 PROBE_SPADS: tuple[int, int, int] = (

@@ -498,7 +498,7 @@ def test_the_whole_accelerator_is_measured_once_per_rtl_and_liberty(
         calls.append(top)
         return composition.Part(name, area, 1.5, 0.25, 10, 9)
 
-    monkeypatch.setattr(composition, "probe_layer_toggles", lambda accel: None)
+    monkeypatch.setattr(composition, "probe_layer_toggles", lambda accel, mapping: None)
     monkeypatch.setattr(
         composition, "synthesize_whole", lambda accel, lib: ("", 100.0 * accel.rows)
     )

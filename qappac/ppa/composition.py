@@ -168,24 +168,30 @@ def check_models(accel: Accelerator, models: ModelSet, whole: Part) -> ModelChec
     return ModelCheck(accel.pe.label, accel.rows, accel.cols, whole, model_area, model_power)
 
 
-def measure_whole(accel: Accelerator, liberty: Path, cache: Path | None = None) -> Part:
+def measure_whole(
+    accel: Accelerator, liberty: Path, cache: Path | None = None, mapping: Mapping | None = None
+) -> Part:
     """Synthesize the whole accelerator (`synthesize_whole`, GLB a black box) and measure its
-    power with the RTL activity of the probe layer (`probe_layer_toggles`, the simulation
-    the shells are characterized with).
+    power with the RTL activity of the probe layer (`probe_layer_toggles`) under `mapping`
+    (default: the layer's optimal mapping on `accel`, the one its shell is characterized
+    with; `qappac.characterize.fixed_probe_mapping` gives the one its PEs are).
 
     With `cache`, the result is stored there under the same kind of key as a
     characterization job (`qappac.characterize.job_key`: the whole's RTL, the liberty's
-    hash, the tool versions, the flow), so that models refitted later are checked against
-    it in seconds."""
+    hash, the tool versions, the flow, the mapping), so that models refitted later are
+    checked against it in seconds."""
     files = emit_accelerator(accel, port_of(accel), glb_blackbox=True)
     path = None
     if cache is not None:
         options = FlowOptions(clock_mhz=accel.clock_mhz, activity="simulated")
-        key = job_key({"whole": "tiled", **files}, file_sha256(liberty), tool_versions(), options)
+        sources = {"whole": "tiled", **files}
+        if mapping is not None:
+            sources["mapping"] = repr(mapping)
+        key = job_key(sources, file_sha256(liberty), tool_versions(), options)
         path = cache / f"whole-{key}.json"
         if path.is_file():
             return Part(**json.loads(path.read_text(encoding="utf-8")))
-    toggles = probe_layer_toggles(accel)
+    toggles = probe_layer_toggles(accel, mapping)
     netlist, area = synthesize_whole(accel, liberty)
     whole = measure(
         "whole", netlist, area, top_name(accel), toggles, liberty, 1e3 / accel.clock_mhz
