@@ -10,9 +10,9 @@
   leakage energy, power) uses the effective clock. With a shell model of fmax, the
   controller's modeled fmax is reported too (``controller_fmax_mhz``) and a clock above it
   is flagged, but it does not lower the effective clock: the generated controller computes
-  its addresses with unpipelined chains of multiplies (15-65 MHz in characterization, and
-  as noisy as the synthesis of those chains), which a controller that keeps up with its
-  PEs would pipeline; timing assumes that controller (docs/ppa.md).
+  its addresses with unpipelined chains of multiplies (about 88-107 MHz in NanGate45 for
+  every PE type), which a controller that keeps up with its PEs would pipeline; timing
+  assumes that controller (docs/ppa.md).
 * **Energy**: each layer's access counts x the per-access energies of the characterized
   table (`qappac.ppa.table.energy_table_from_models` for this accelerator at its effective
   clock), MACs x the characterized MAC energy, leakage = PE leakage x PEs x time.
