@@ -362,7 +362,7 @@ def run_job(job_fn: JobFn, cache: Path, job: Job) -> dict[str, Any]:
         result.update(status="failed", error=f"{type(error).__name__}: {error}", log=str(log))
     else:
         result.update(status="ok", metrics=metrics)
-    _write_atomic(cache / f"{job.key}.json", json.dumps(result, indent=1, sort_keys=True) + "\n")
+    write_atomic(cache / f"{job.key}.json", json.dumps(result, indent=1, sort_keys=True) + "\n")
     return result
 
 
@@ -400,7 +400,7 @@ def seed_cache(dataset: str | Path, cache_dir: str | Path) -> int:
                 "status": "ok",
                 "metrics": metrics,
             }
-            _write_atomic(path, json.dumps(result, indent=1, sort_keys=True) + "\n")
+            write_atomic(path, json.dumps(result, indent=1, sort_keys=True) + "\n")
             written += 1
     return written
 
@@ -428,7 +428,9 @@ def _needs_run(path: Path, retry_failed: bool) -> bool:
     return retry_failed and status != "ok"
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file in its folder, so that a reader never
+    sees a torn file (job results, whole-accelerator measurements)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)

@@ -42,6 +42,7 @@ from qappac.characterize import (
     probe_layer_toggles,
     synthesize_netlist,
     tool_versions,
+    write_atomic,
 )
 from qappac.dataflow.model import Mapping
 from qappac.ir import Accelerator
@@ -198,9 +199,7 @@ def measure_whole(
     )
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(dataclasses.asdict(whole), sort_keys=True) + "\n")
-        tmp.replace(path)
+        write_atomic(path, json.dumps(dataclasses.asdict(whole), sort_keys=True) + "\n")
     return whole
 
 

@@ -113,28 +113,28 @@ def _head(liberty: str | Path) -> str:
 
 
 _CAP_UNIT = re.compile(r"capacitive_load_unit\s*\(\s*([\d.]+)\s*,\s*(\w+)\s*\)")
+_TIME_UNIT = re.compile(r'time_unit\s*:\s*"?\s*(\d+(?:\.\d+)?)\s*(ps|ns|us)"?')
+
+
+def _unit(liberty: str | Path, pattern: re.Pattern[str], scales: dict[str, float]) -> float:
+    """A library-level unit attribute (`pattern`: its number, then its unit) in the unit
+    whose scale is 1 in `scales`; 1.0 when the liberty does not give it."""
+    match = pattern.search(_head(liberty))
+    if match is None:
+        return 1.0
+    scale = scales.get(match.group(2).lower())
+    if scale is None:
+        raise ToolError(f"{liberty}: unknown unit {match.group(2)!r} in {match.group(0)!r}")
+    return float(match.group(1)) * scale
 
 
 @lru_cache(maxsize=8)
 def capacitance_unit_ff(liberty: str | Path) -> float:
     """The liberty's ``capacitive_load_unit`` in fF (1.0 when absent)."""
-    match = _CAP_UNIT.search(_head(liberty))
-    if match is None:
-        return 1.0
-    scale = {"ff": 1.0, "pf": 1e3}.get(match.group(2).lower())
-    if scale is None:
-        raise ToolError(f"{liberty}: unknown capacitive_load_unit {match.group(2)!r}")
-    return float(match.group(1)) * scale
-
-
-_TIME_UNIT = re.compile(r'time_unit\s*:\s*"?\s*(\d+(?:\.\d+)?)\s*(ps|ns|us)"?')
+    return _unit(liberty, _CAP_UNIT, {"ff": 1.0, "pf": 1e3})
 
 
 @lru_cache(maxsize=8)
 def time_unit_ns(liberty: str | Path) -> float:
     """The liberty's ``time_unit`` in ns (1.0 when absent, the liberty default)."""
-    match = _TIME_UNIT.search(_head(liberty))
-    if match is None:
-        return 1.0
-    scale = {"ps": 1e-3, "ns": 1.0, "us": 1e3}[match.group(2)]
-    return float(match.group(1)) * scale
+    return _unit(liberty, _TIME_UNIT, {"ps": 1e-3, "ns": 1.0, "us": 1e3})
