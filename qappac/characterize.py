@@ -634,6 +634,12 @@ def synthesize_and_time(job: Job) -> dict[str, float]:
             critical_path_ns=timing.critical_path_ns,
             fmax_mhz=timing.fmax_mhz,
         )
+        if annotated.cut_flops < annotated.flops:
+            # a flop the simulation did not trace would fall back to propagated activity
+            raise RuntimeError(
+                f"{annotated.flops - annotated.cut_flops} of {annotated.flops} flops of "
+                f"{job.top} have no simulated activity (not in the probe layer's VCD)"
+            )
         extra["flops_annotated"] = annotated.cut_flops / max(1, annotated.flops)
     metrics = {
         "area_um2": area,

@@ -163,8 +163,14 @@ def build_cpp_simulation(
         # which breaks models large enough to be split into several files
         "-MAKEFLAGS",
         "CFG_CXXFLAGS_PCH_I=-include",
-        # every element of every memory (the default traces arrays up to 32 entries)
-        *(["--trace", "--trace-max-array", "65536"] if trace else []),
+        # every element of every memory: the default traces arrays up to 32 entries, and
+        # 5.048 (the wheel) also drops a memory whose total width passes --trace-max-width
+        # (an fp32 PE's 224-word filter scratchpad, 7,168 bits; 5.006 traced it)
+        *(
+            ["--trace", "--trace-max-array", "65536", "--trace-max-width", "65536"]
+            if trace
+            else []
+        ),
         *extra_flags,
     ]
     digest = hashlib.sha256()
