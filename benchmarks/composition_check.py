@@ -62,18 +62,19 @@ def run(pe: str, rows: int, cols: int) -> tuple[Composition, float]:
     start = time.perf_counter()
     accel = ShellConfig(PE_TYPES[pe], rows, cols).accelerator(200.0)
     liberty = Path(os.environ["QAPPAC_LIBERTY"])
-    result = check_composition(accel, probe_layer(), 1, probe_mapping(accel), liberty, seed=3)
+    mapping = fixed_probe_mapping(accel) or probe_mapping(accel)
+    result = check_composition(accel, probe_layer(), 1, mapping, liberty, seed=3)
     return result, time.perf_counter() - start
 
 
 def run_fast(
-    pe: str, rows: int, cols: int, models_path: Path | None, cache: Path, pe_mapping: bool
+    pe: str, rows: int, cols: int, models_path: Path | None, cache: Path, own_mapping: bool
 ) -> tuple[ModelCheck | Part, float]:
     """One ``--fast`` row: the whole measured (or read from `cache`), the models composed."""
     start = time.perf_counter()
     accel = ShellConfig(PE_TYPES[pe], rows, cols).accelerator(200.0)
     liberty = Path(os.environ["QAPPAC_LIBERTY"])
-    mapping = fixed_probe_mapping(accel) if pe_mapping else None
+    mapping = probe_mapping(accel) if own_mapping else None  # None: fixed_probe_mapping
     whole = measure_whole(accel, liberty, cache, mapping)
     if models_path is None:
         return whole, time.perf_counter() - start
@@ -89,7 +90,7 @@ def run_parts(pe: str, rows: int, cols: int) -> tuple[str, float]:
     accel = ShellConfig(PE_TYPES[pe], rows, cols).accelerator(200.0)
     liberty = Path(os.environ["QAPPAC_LIBERTY"])
     period = 1e3 / accel.clock_mhz
-    toggles = probe_layer_toggles(accel)
+    toggles = probe_layer_toggles(accel, fixed_probe_mapping(accel))
     top, pe_top = top_name(accel), pe_module(accel)
     whole_net, whole_area = synthesize_whole(accel, liberty)
     (shell_net, shell_area), (pe_net, pe_area) = synthesize_parts(accel, liberty)
@@ -126,11 +127,12 @@ def parts(args: argparse.Namespace, cases: list[tuple[str, int, int]]) -> None:
 
 def fast(args: argparse.Namespace, cases: list[tuple[str, int, int]]) -> None:
     """``--fast``: the models against the whole synthesized accelerator, both with RTL
-    activity (the probe layer's own simulation, the one the shells were characterized with)."""
+    activity (the probe layer under `fixed_probe_mapping`, the workload its PEs and shell
+    are characterized on)."""
     print("| PE | array | whole um2 | models um2 | area err | whole mW | models mW | power err |")
     print("|---|---|--:|--:|--:|--:|--:|--:|")
     with ProcessPoolExecutor(args.jobs) as pool:
-        extra = (args.models, args.cache, args.pe_mapping)
+        extra = (args.models, args.cache, args.own_mapping)
         futures = [pool.submit(run_fast, *case, *extra) for case in cases]
         for case, future in zip(cases, futures, strict=True):
             res, seconds = future.result()
@@ -164,10 +166,10 @@ def main() -> None:
         help="the whole against its synthesized parts, RTL activity",
     )
     parser.add_argument(
-        "--pe-mapping",
+        "--own-mapping",
         action="store_true",
-        help="--fast: run the probe layer under the PE characterization's mapping "
-        "(fixed_probe_mapping) instead of the shell's (the accelerator's own optimal one)",
+        help="--fast: run the probe layer under the accelerator's own optimal mapping "
+        "instead of characterization's (fixed_probe_mapping, its PEs' and shell's)",
     )
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument(

@@ -683,8 +683,9 @@ def probe_toggles(config: Config, clock_mhz: float) -> Any:
 
 
 def fixed_probe_mapping(accel: Accelerator) -> Any:
-    """The mapping of `PROBE_LAYER` that PE characterization runs on `accel` (`probe_toggles`):
-    the one optimal for `PROBE_SPADS` on an accelerator of the same PE type and shape, when
+    """The mapping of `PROBE_LAYER` that characterization runs on `accel` (PE jobs,
+    `probe_toggles`; shell jobs, `shell_metrics`; the composition check's wholes): the one
+    optimal for `PROBE_SPADS` on an accelerator of the same PE type and shape, when
     `accel`'s scratchpads hold `PROBE_SPADS`; else None (`accel`'s own optimal mapping)."""
     from qappac.rtl_accel import probe_accelerator
 
@@ -756,9 +757,11 @@ def probe_layer_toggles(accel: Accelerator, mapping: Any = None) -> Any:
 def shell_metrics(job: Job) -> dict[str, float]:
     """The shell job: synthesize the accelerator with its PEs and global buffer as black
     boxes; fmax from the netlist at the flow's uniform input activity; power with the
-    switching activity of `PROBE_LAYER` simulated on the accelerator's RTL (``"simulated"``,
-    applied per input, per flop and per surviving net, the black boxes' outputs becoming
-    measured ports) or at the uniform input activity (``"uniform"``)."""
+    switching activity of `PROBE_LAYER` simulated on the accelerator's RTL under the PE
+    jobs' mapping (`fixed_probe_mapping`, so that a design's PE and shell powers are
+    measured on one workload; ``"simulated"``, applied per input, per flop and per
+    surviving net, the black boxes' outputs becoming measured ports) or at the uniform
+    input activity (``"uniform"``)."""
     from qappac.rtl_accel import array_pe_name
     from qappac.tools import sta
 
@@ -786,7 +789,8 @@ def shell_metrics(job: Job) -> dict[str, float]:
     if opts.activity == "simulated":
         from qappac.ppa.composition import measure
 
-        toggles = probe_layer_toggles(job.config.accelerator(opts.clock_mhz))
+        accel = job.config.accelerator(opts.clock_mhz)
+        toggles = probe_layer_toggles(accel, fixed_probe_mapping(accel))
         part = measure("shell", netlist, area, job.top, toggles, liberty, period)
         dynamic, leakage = part.dynamic_mw, part.leakage_mw
     else:

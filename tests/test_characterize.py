@@ -350,7 +350,7 @@ def test_shell_job_and_the_parts_adding_up_to_the_whole(tmp_path: Path) -> None:
     netlist, whole_area = synthesize_whole(accel, lib)
     composed = m["shell_area_um2"] + 4 * pe_result["metrics"]["area_um2"]
     assert composed == pytest.approx(whole_area, rel=0.01)
-    toggles = ch.probe_layer_toggles(accel)
+    toggles = ch.probe_layer_toggles(accel, ch.fixed_probe_mapping(accel))
     whole = measure("whole", netlist, whole_area, top_name(accel), toggles, lib, 5.0)
     composed_power = m["shell_power_mw"] + 4 * pe_result["metrics"]["power_mw"]
     assert composed_power == pytest.approx(whole.power_mw, rel=0.05)

@@ -38,6 +38,7 @@ from qappac.activity import Toggles, annotate, input_bits, read_vcd
 from qappac.characterize import (
     FlowOptions,
     file_sha256,
+    fixed_probe_mapping,
     job_key,
     probe_layer_toggles,
     synthesize_netlist,
@@ -174,20 +175,20 @@ def measure_whole(
 ) -> Part:
     """Synthesize the whole accelerator (`synthesize_whole`, GLB a black box) and measure its
     power with the RTL activity of the probe layer (`probe_layer_toggles`) under `mapping`
-    (default: the layer's optimal mapping on `accel`, the one its shell is characterized
-    with; `qappac.characterize.fixed_probe_mapping` gives the one its PEs are).
+    (default: `qappac.characterize.fixed_probe_mapping`, the one its PEs and its shell are
+    characterized with; `qappac.characterize.probe_mapping` gives the accelerator's own
+    optimal one).
 
     With `cache`, the result is stored there under the same kind of key as a
     characterization job (`qappac.characterize.job_key`: the whole's RTL, the liberty's
     hash, the tool versions, the flow, the mapping), so that models refitted later are
     checked against it in seconds."""
     files = emit_accelerator(accel, port_of(accel), glb_blackbox=True)
+    mapping = mapping if mapping is not None else fixed_probe_mapping(accel)
     path = None
     if cache is not None:
         options = FlowOptions(clock_mhz=accel.clock_mhz, activity="simulated")
-        sources = {"whole": "tiled", **files}
-        if mapping is not None:
-            sources["mapping"] = repr(mapping)
+        sources = {"whole": "tiled", "mapping": repr(mapping), **files}
         key = job_key(sources, file_sha256(liberty), tool_versions(), options)
         path = cache / f"whole-{key}.json"
         if path.is_file():
