@@ -40,7 +40,7 @@ from qappac.ir import Accelerator, PEType
 from qappac.numerics import format_of
 from qappac.ppa.fit import SHELL_TARGETS
 
-FLOW_VERSION = "3"
+FLOW_VERSION = "4"
 """Bumped whenever the synthesis/STA flow changes in a way that changes results."""
 
 CONFIG_COLUMNS = (

@@ -154,7 +154,7 @@ def _liberty() -> Path:
 
 def test_annotate_cuts_the_flop_into_a_measured_port() -> None:
     lib = _liberty()
-    toggles = Toggles(100, {"u.q": 0.4, "en[1]": 0.3, "a": 0.1}, {"u.q": 0.25})
+    toggles = Toggles(100, {"u.q": 0.4, "en[1]": 0.3, "a": 0.1}, {"u.q": 0.25, "en[1]": 0.9})
     out = annotate(NETLIST, toggles, lib, cut_nets=False)
     assert (out.cut_flops, out.flops) == (1, 1)
     assert (out.matched_inputs, out.inputs) == (2, 3)  # a and en[1]; clk excluded
@@ -165,6 +165,8 @@ def test_annotate_cuts_the_flop_into_a_measured_port() -> None:
     assert out.activity.ports[port] == 0.4
     assert out.activity.duties[port] == 0.25
     assert out.activity.ports["en[1]"] == 0.3
+    assert out.activity.duties["en[1]"] == 0.9  # an input's simulated duty, too
+    assert "a" not in out.activity.duties  # no simulated duty: the default
     assert out.activity.ports["en[0]"] == out.activity.input_activity  # not simulated
     assert out.activity.net_loads == {f"{port}_d": 6.258425}  # INV_X4 pin A
 
