@@ -23,6 +23,7 @@ from qappac.rtl_pe import (
     clog2,
     emit_requant,
     legalize,
+    mac_name,
     requant_name,
     zext,
 )
@@ -164,7 +165,7 @@ def emit_accelerator(
     names = {
         "name": top_name(accel),
         "pe_name": array_pe_name(accel.pe),
-        "mac_name": f"qappac_ape_{label}_mac",
+        "mac_name": mac_name(array_pe_name(accel.pe)),
         "glb_name": f"qappac_glb_{label}",
         "requant_name": requant_name(accel.pe),
     }

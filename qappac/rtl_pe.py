@@ -120,6 +120,11 @@ def top_name(pe: PEType) -> str:
     return "qappac_pe_" + legalize(pe.label)
 
 
+def mac_name(pe_top: str) -> str:
+    """The module name of the MAC instantiated by the PE module `pe_top`: ``<pe_top>_mac``."""
+    return f"{pe_top}_mac"
+
+
 @dataclass(frozen=True)
 class PEGeometry:
     """Scratchpad depths and the control widths derived from them."""
@@ -181,9 +186,9 @@ def emit_pe(
     ]
     env = _environment()
     files = {REGFILE: (backends_dir() / "verilog" / REGFILE).read_text()}
-    files.update(_render_mac(env, fmt, f"{top}_mac", header))
+    files.update(_render_mac(env, fmt, mac_name(top), header))
     files[f"{top}.sv"] = env.get_template("pe.sv.j2").render(
-        header=header, top=top, mac=f"{top}_mac", **_pe_params(fmt, geo)
+        header=header, top=top, mac=mac_name(top), **_pe_params(fmt, geo)
     )
     return files
 

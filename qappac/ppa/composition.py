@@ -40,6 +40,7 @@ from qappac.characterize import (
     file_sha256,
     fixed_probe_mapping,
     job_key,
+    mapped_apart,
     probe_layer_toggles,
     synthesize_netlist,
     tool_versions,
@@ -49,8 +50,8 @@ from qappac.dataflow.model import Mapping
 from qappac.ir import Accelerator
 from qappac.ppa.models import ModelSet, predict
 from qappac.ppa.table import accelerator_features
-from qappac.rtl_accel import emit_accelerator, port_of, top_name
-from qappac.rtl_pe import REGFILE, legalize
+from qappac.rtl_accel import array_pe_name, emit_accelerator, port_of, top_name
+from qappac.rtl_pe import REGFILE
 from qappac.shapes import LayerShape
 from qappac.tools import sta
 from qappac.tools.yosys import liberty_models
@@ -208,7 +209,8 @@ def synthesize_whole(accel: Accelerator, liberty: Path) -> tuple[str, float]:
     """The whole accelerator's netlist and area (global buffer a black box), built as a
     tiled array is: the array PE mapped once on its own and its instances flattened into
     the accelerator after mapping (`qappac.tools.yosys.map_commands`), so that no logic
-    is shared across PE boundaries. Mapped as one, the flattened PEs share the decoding
+    is shared across PE boundaries; inside it the MAC mapped apart as in the PE jobs
+    (`qappac.characterize.mapped_apart`). Mapped as one, the flattened PEs share the decoding
     of their broadcast scratchpad addresses (docs/validation.md), which no PE model can
     see."""
     files = emit_accelerator(accel, port_of(accel), glb_blackbox=True)
@@ -217,7 +219,7 @@ def synthesize_whole(accel: Accelerator, liberty: Path) -> tuple[str, float]:
         top_name(accel),
         liberty,
         share=False,
-        keep=(pe_module(accel),),
+        keep=(pe_module(accel), *mapped_apart(pe_module(accel))),
     )
 
 
@@ -230,12 +232,14 @@ def synthesize_parts(
     pe_top = pe_module(accel)
     shell = synthesize_netlist(files, top_name(accel), liberty, share=False, blackboxes=(pe_top,))
     pe_files = {n: t for n, t in files.items() if n == REGFILE or n.startswith(pe_top)}
-    return shell, synthesize_netlist(pe_files, pe_top, liberty, share=False)
+    return shell, synthesize_netlist(
+        pe_files, pe_top, liberty, share=False, keep=mapped_apart(pe_top)
+    )
 
 
 def pe_module(accel: Accelerator) -> str:
     """The array PE's module name."""
-    return f"qappac_ape_{legalize(accel.pe.label)}"
+    return array_pe_name(accel.pe)
 
 
 def check_composition(

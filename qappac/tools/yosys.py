@@ -255,10 +255,11 @@ def map_commands(work: Path, root: str, liberty: Path, keep: Sequence[str] = ())
     (5 pF) from one X1 cell, a 24 ns transition that made the controller's fmax 15 MHz and
     put 40 mW of short-circuit power into the gates it drives (docs/validation.md).
 
-    `keep` names modules (the array PE) that are mapped on their own and flattened into
-    their parents only after mapping, the way a tiled array is built: each instance is the
-    netlist the module gets alone, and no logic is shared or restructured across its
-    boundary. The caller marks them before ``hierarchy`` (`keep_commands`).
+    `keep` names modules (the array PE), or instances (``module/instance``: the PE's MAC),
+    that are mapped on their own and flattened into their parents only after mapping, the
+    way a tiled array is built: each instance is the netlist the module gets alone, and no
+    logic is shared or restructured across its boundary. The caller marks them before
+    ``hierarchy`` (`keep_commands`).
     """
     shutil.copyfile(liberty, work / "cells.lib")
     lib = f"{root}/cells.lib"
@@ -271,11 +272,24 @@ def map_commands(work: Path, root: str, liberty: Path, keep: Sequence[str] = ())
     return [
         f"dfflibmap -liberty {lib}",
         f"abc{constr} -script {root}/abc.script -liberty {lib}",
-        *(["setattr -mod -unset keep_hierarchy *", "flatten"] if keep else []),
+        *(
+            [
+                "setattr -mod -unset keep_hierarchy *",
+                "setattr -unset keep_hierarchy */*",
+                "flatten",
+            ]
+            if keep
+            else []
+        ),
         "opt_clean",
     ]
 
 
 def keep_commands(keep: Sequence[str]) -> list[str]:
-    """Mark modules to be mapped on their own (`map_commands`); before ``hierarchy``."""
-    return [f"setattr -mod -set keep_hierarchy 1 {name}" for name in keep]
+    """Mark what is mapped on its own (`map_commands`); before ``hierarchy``. A name is a
+    module (every instance of it kept) or ``module/instance`` (that instance alone: its
+    module is mapped once, and its other instances are flattened and optimized in their
+    context)."""
+    return [
+        f"setattr {'' if '/' in name else '-mod '}-set keep_hierarchy 1 {name}" for name in keep
+    ]
