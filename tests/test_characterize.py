@@ -17,6 +17,7 @@ import pytest
 from qappac import characterize as ch
 from qappac.executor import LocalExecutor
 from qappac.ir import PEType
+from qappac.numerics import format_of
 
 INT8 = PEType(family="int", act_bits=8, weight_bits=8)
 INT16 = PEType(family="int", act_bits=16, weight_bits=16)
@@ -269,7 +270,7 @@ def test_simulated_activity_flow_on_one_array_pe(tmp_path: Path) -> None:
     m = result["metrics"]
     assert m["flops_annotated"] == 1.0
 
-    netlist, area = ch.synthesize_netlist(job.sources, job.top, lib)
+    netlist, area = ch.synthesize_netlist(job.sources, job.top, lib, keep=ch.mapped_apart(job.top))
     assert m["area_um2"] == area
     plain = sta.analyze(
         netlist, job.top, "clk", 5.0, sta.Activity(input_activity=0.5), liberty=lib
@@ -303,6 +304,45 @@ def test_the_probe_trace_holds_every_word_of_a_wide_deep_scratchpad() -> None:
         spad = toggles.scope(f"g_pe[{k}].u_pe.u_filter_spad")
         bits = {name for name in spad.rate if name.startswith("mem[")}
         assert bits == {f"mem[{w}][{b}]" for w in range(224) for b in range(32)}
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+def test_a_pe_job_whose_flop_the_simulation_missed_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flop without simulated activity would get OpenSTA's propagated activity and a
+    plausible, wrong power: the job fails instead and says how many. The probe layer's
+    trace of the test above (cached in-process) loses the first psum word."""
+    from qappac.activity import Toggles
+    from qappac.tools import sta
+    from qappac.tools.verilator import find_verilator
+
+    lib = sta.liberty_path()
+    if lib is None or not lib.is_file():
+        pytest.skip(f"set {sta.LIBERTY_ENV} to the NanGate45 liberty to run the real flow")
+    if sta.find_sta() is None or ch._yosys_command() is None or find_verilator() is None:
+        pytest.skip("needs Yosys, OpenSTA and Verilator")
+    light = PEType(family="light", act_bits=8, weight_bits=4, terms=1)
+    traced = ch.probe_toggles
+    lost: list[str] = []
+
+    def without_a_word(config: ch.Config, clock_mhz: float) -> Toggles:
+        toggles = traced(config, clock_mhz)
+        lost.extend(k for k in toggles.rate if k.startswith("u_psum_spad.mem[0]["))
+        keep = {k: v for k, v in toggles.rate.items() if k not in lost}
+        return Toggles(
+            toggles.cycles, keep, {k: toggles.duty[k] for k in keep if k in toggles.duty}
+        )
+
+    monkeypatch.setattr(ch, "probe_toggles", without_a_word)
+    opts = ch.FlowOptions(activity="simulated")
+    [job] = ch.make_jobs([ch.Config(light, 12, 64, 16)], opts, lib)
+    [result] = ch.characterize([job], tmp_path / "cache", None)
+    assert len(lost) == format_of(light).psum_bits
+    assert result["status"] == "failed"
+    assert f"{len(lost)} of " in result["error"]
+    assert "no simulated activity" in result["error"]
 
 
 def _flop_and_input_names(netlist: str) -> list[str]:
