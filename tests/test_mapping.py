@@ -1,4 +1,4 @@
-"""The mapping's assumptions about a module's surroundings (flow 3): ABC buffers high-fanout
+"""The mapping's assumptions about a module's surroundings (flows 3 and 4): ABC buffers high-fanout
 nets (and maps for area, with no gate sizing), and OpenSTA drives the inputs as ABC assumed.
 
 Liberty facts are checked on small synthetic libraries written here; the flow on the
