@@ -1,5 +1,6 @@
-"""The mapping's assumptions about a module's surroundings (flows 3 and 4): ABC buffers high-fanout
-nets (and maps for area, with no gate sizing), and OpenSTA drives the inputs as ABC assumed.
+"""The mapping's assumptions about a module's surroundings (flows 3 and 4): ABC buffers
+high-fanout nets (and maps for area, with no gate sizing), and OpenSTA drives the inputs as
+ABC assumed; what is mapped apart (the PE's MAC) adds up.
 
 Liberty facts are checked on small synthetic libraries written here; the flow on the
 NanGate45 liberty of ``QAPPAC_LIBERTY`` (skipped without it, or without Yosys/OpenSTA).
