@@ -259,7 +259,7 @@ def check_composition(
     whole_net, whole_area = synthesize_whole(accel, liberty)
     (shell_net, shell_area), (pe_net, pe_area) = synthesize_parts(accel, liberty)
 
-    run = functools.partial(_activity, accel, layer, batch, mapping, seed, top)
+    run = functools.partial(layer_activity, accel, layer, batch, mapping, seed, top)
     rtl, cycles = run(None)
     whole_gl, _ = run(gate_level_sources(accel, liberty, {"whole.v": whole_net}))
     parts_gl, _ = run(gate_level_sources(accel, liberty, {"shell.v": shell_net, "pe.v": pe_net}))
@@ -305,7 +305,7 @@ def gate_level_sources(
     return {"cells_sim.v": models, **glb, **netlists}
 
 
-def _activity(
+def layer_activity(
     accel: Accelerator,
     layer: LayerShape,
     batch: int,
