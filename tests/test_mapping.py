@@ -241,9 +241,9 @@ def test_the_pe_mac_is_mapped_apart_and_only_that_instance() -> None:
     mapped as a module of its own plus the rest of the PE mapped around it as around a
     black box (the areas add up to 0.1 %, less than a cell of the MAC whose output the
     PE leaves unused and ``opt_clean`` drops after flattening; mapped flat, the int8 PE
-    is 2 % smaller). The psum chain's adder
-    (``u_chain``, the same module with the multiplier's inputs tied to 0) is flattened:
-    keeping the module, every instance of it, costs a second multiplier."""
+    is 2 % smaller). The psum chain's adder (``u_chain``, the same module with the
+    multiplier's inputs tied to 0) is flattened: keeping the module, every instance of
+    it, costs a second multiplier."""
     lib = _tools()
     pe = PEType(family="int", act_bits=8, weight_bits=8)
     files = emit_array_pe(pe, 4, 8, 4)
